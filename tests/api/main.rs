@@ -1,0 +1,9 @@
+//! Integration tests: the built worker in real `workerd`, with loopback fakes of Jira and of
+//! Atlassian's install-keys server. One binary so the harness and the shared worker are built once.
+
+mod support;
+
+mod configuration;
+mod descriptor;
+mod harness;
+mod routing;

@@ -1,0 +1,20 @@
+//! Fixed test keys and the app settings every test worker starts with.
+
+use std::path::PathBuf;
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The private key that plays Atlassian's install-signing key.
+pub fn install_signing_key_pem() -> String {
+    std::fs::read_to_string(repo_path("tests/fixtures/install-signing-key.pem")).unwrap()
+}
+
+/// Its public half, as the fake key server serves it.
+pub fn install_public_key_pem() -> String {
+    std::fs::read_to_string(repo_path("tests/fixtures/install-signing-key.pub.pem")).unwrap()
+}
+
+/// The `kid` the fake key server serves the public key under.
+pub const INSTALL_KEY_ID: &str = "test-install-key-1";

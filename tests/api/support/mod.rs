@@ -1,0 +1,14 @@
+//! Test harness: the real worker in `workerd` (through `wrangler dev --local`) and loopback fakes
+//! of the outside world (a Jira site and Atlassian's install-keys server).
+//!
+//! Not every test file uses every helper, so unused ones are not warnings here.
+#![allow(dead_code)]
+
+pub mod client;
+pub mod fake_jira;
+pub mod fake_keys;
+pub mod fixtures;
+pub mod loopback;
+pub mod worker;
+
+pub use worker::TestWorker;
