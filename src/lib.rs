@@ -5,6 +5,7 @@
 //! handler), `http` (responses) and one file per Durable Object (`tenant_gates_do`).
 
 pub mod config;
+pub mod connect;
 pub mod descriptor;
 pub mod error;
 pub mod https_url;
