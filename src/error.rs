@@ -7,6 +7,8 @@
 use serde::Serialize;
 
 use crate::config::ConfigError;
+use crate::connect::jwt::AuthError;
+use crate::connect::lifecycle::PayloadError;
 
 #[derive(Debug)]
 pub enum AppError {
@@ -18,6 +20,16 @@ pub enum AppError {
     InvalidConfig(ConfigError),
     /// The request is malformed; `code` is stable, `message` says what to fix.
     BadRequest { code: &'static str, message: String },
+    /// A body field breaks its rule.
+    InvalidPayload(PayloadError),
+    /// The body is larger than the endpoint accepts.
+    PayloadTooLarge { limit: usize },
+    /// The request's token failed a check (401), or is good but not allowed here (403).
+    Auth(AuthError),
+    /// A dependency is down; the client should retry (Jira does on 503).
+    Unavailable { code: &'static str, message: String },
+    /// The tenant's Jira refused or failed a call the app made for this request.
+    BadGateway { code: &'static str, message: String },
     /// Something on our side failed; the detail goes to the log only.
     Internal(String),
 }
@@ -34,7 +46,11 @@ impl AppError {
         match self {
             AppError::NotFound => 404,
             AppError::MethodNotAllowed { .. } => 405,
-            AppError::BadRequest { .. } => 400,
+            AppError::BadRequest { .. } | AppError::InvalidPayload(_) => 400,
+            AppError::PayloadTooLarge { .. } => 413,
+            AppError::Auth(e) => e.status(),
+            AppError::Unavailable { .. } => 503,
+            AppError::BadGateway { .. } => 502,
             AppError::InvalidConfig(_) | AppError::Internal(_) => 500,
         }
     }
@@ -47,7 +63,17 @@ impl AppError {
                 format!("this resource allows {}", allow.join(", ")),
             ),
             AppError::InvalidConfig(e) => ("invalid_configuration", e.to_string()),
-            AppError::BadRequest { code, message } => (*code, message.clone()),
+            AppError::BadRequest { code, message }
+            | AppError::Unavailable { code, message }
+            | AppError::BadGateway { code, message } => (*code, message.clone()),
+            AppError::InvalidPayload(e) => {
+                ("invalid_payload", format!("{}: {}", e.field, e.reason))
+            }
+            AppError::PayloadTooLarge { limit } => (
+                "payload_too_large",
+                format!("the body must be at most {limit} bytes"),
+            ),
+            AppError::Auth(e) => (e.code(), e.message()),
             AppError::Internal(_) => (
                 "internal_error",
                 "the server failed to handle the request".to_owned(),
@@ -60,6 +86,8 @@ impl AppError {
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
             AppError::MethodNotAllowed { allow } => vec![("Allow", allow.join(", "))],
+            AppError::Auth(e) if e.status() == 401 => vec![("WWW-Authenticate", "JWT".to_owned())],
+            AppError::Unavailable { .. } => vec![("Retry-After", "5".to_owned())],
             _ => Vec::new(),
         }
     }
@@ -70,6 +98,18 @@ impl AppError {
             AppError::Internal(detail) => detail.clone(),
             other => other.body().error.to_owned(),
         }
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
+        AppError::Auth(e)
+    }
+}
+
+impl From<PayloadError> for AppError {
+    fn from(e: PayloadError) -> Self {
+        AppError::InvalidPayload(e)
     }
 }
 

@@ -3,29 +3,34 @@
 //! Handlers are thin adapters: they parse the request, call protocol code, and map the result.
 //! Every error goes through [`crate::http::error`]; nothing here builds an error body by hand.
 
+use chrono::{DateTime, Utc};
 use worker::{console_log, Date, Env, Request, Response, Result};
 
+use crate::app_context::AppContext;
 use crate::config::{Config, ConfigError};
+use crate::connect_auth::{verify_request, TokenKind};
 use crate::descriptor::build_descriptor;
 use crate::error::AppError;
-use crate::http;
 use crate::https_url::HttpsUrl;
 use crate::request_log::RequestLog;
 use crate::routes::{self, Route};
+use crate::tenant_store::TenantStore;
+use crate::{connection_routes, http, lifecycle_routes};
 
-/// What a handler knows about the request beyond the request itself.
-struct Ctx {
-    config: Config,
-    /// The app's base URL: `BASE_URL`, or the request's origin when it is unset.
-    base_url: HttpsUrl,
-}
-
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
     let started = Date::now().as_millis();
     let method = req.method().to_string();
     let path = req.path();
 
-    let outcome = route_and_handle(&req, &env, &method, &path).await;
+    let mut tenant = None;
+    let outcome = match load_context(&req, &env, started) {
+        Ok(ctx) => {
+            let outcome = dispatch(&mut req, &env, &ctx, &method, &path).await;
+            tenant = ctx.tenant();
+            outcome
+        }
+        Err(e) => Err(e),
+    };
     let (response, error) = match outcome {
         Ok(response) => (response, None),
         Err(err) => (http::error(&err)?, Some(err.log_detail())),
@@ -38,7 +43,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
             path: &path,
             status: response.status_code(),
             duration_ms: (Date::now().as_millis() - started) as f64,
-            tenant: None,
+            tenant: tenant.as_deref(),
             error,
         }
         .to_line()
@@ -46,24 +51,35 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     Ok(response)
 }
 
-async fn route_and_handle(
-    req: &Request,
+async fn dispatch(
+    req: &mut Request,
     env: &Env,
+    ctx: &AppContext,
     method: &str,
     path: &str,
 ) -> std::result::Result<Response, AppError> {
-    let ctx = load_ctx(req, env)?;
     let relative = routes::relative_path(ctx.base_url.path(), path).ok_or(AppError::NotFound)?;
-    let route = routes::resolve(method, relative)?;
-    let response = match route {
-        Route::Descriptor => descriptor(&ctx),
-        Route::Health => http::json(200, &serde_json::json!({"status": "ok"}), &[]),
-    };
-    response.map_err(|e| AppError::Internal(e.to_string()))
+    match routes::resolve(method, relative)? {
+        Route::Descriptor => descriptor(ctx).map_err(internal),
+        Route::Health => {
+            http::json(200, &serde_json::json!({"status": "ok"}), &[]).map_err(internal)
+        }
+        Route::Lifecycle(event) => lifecycle_routes::handle(req, env, ctx, event).await,
+        Route::Connection => {
+            let store = TenantStore::open(env)?;
+            let verified =
+                verify_request(req, ctx, &store, TokenKind::RequestBoundOrContext).await?;
+            connection_routes::check(verified, ctx).await
+        }
+    }
 }
 
 /// Reads `[vars]` into a [`Config`] and settles the base URL.
-fn load_ctx(req: &Request, env: &Env) -> std::result::Result<Ctx, AppError> {
+fn load_context(
+    req: &Request,
+    env: &Env,
+    now_ms: u64,
+) -> std::result::Result<AppContext, AppError> {
     let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))?;
     let base_url = match &config.base_url {
         Some(url) => url.clone(),
@@ -75,11 +91,16 @@ fn load_ctx(req: &Request, env: &Env) -> std::result::Result<Ctx, AppError> {
             })?
         }
     };
-    Ok(Ctx { config, base_url })
+    let now = DateTime::<Utc>::from_timestamp_millis(now_ms as i64).unwrap_or_default();
+    Ok(AppContext::new(config, base_url, now))
 }
 
-fn descriptor(ctx: &Ctx) -> Result<Response> {
+fn descriptor(ctx: &AppContext) -> Result<Response> {
     let descriptor = build_descriptor(&ctx.config, &ctx.base_url);
     // Short-lived: Jira re-reads the descriptor on install and upgrade, operators change vars.
     http::json(200, &descriptor, &[("Cache-Control", "public, max-age=60")])
+}
+
+fn internal(e: worker::Error) -> AppError {
+    AppError::Internal(e.to_string())
 }

@@ -1,8 +1,11 @@
 //! Jira deployment gating provider: an Atlassian Connect app running as a Cloudflare Worker.
 //!
-//! Protocol and domain modules (`config`, `https_url`, `descriptor`, `routes`, `error`, `request_log`)
-//! never import `worker` and are unit-tested natively. The runtime glue is `frontend` (the fetch
-//! handler), `http` (responses) and one file per Durable Object (`tenant_gates_do`).
+//! Protocol and domain modules (`connect`, `config`, `https_url`, `descriptor`, `tenant`,
+//! `routes`, `error`, `request_log`) never import `worker` and are unit-tested natively. The
+//! runtime glue: `frontend` (fetch handler), `http` (responses), `app_context`, `connect_auth`
+//! (verifies Jira's tokens), `lifecycle_routes`, `connection_routes`, `install_keys`,
+//! `jira_client` (signed outbound calls), `tenant_store` (KV), and one file per Durable Object
+//! (`tenant_gates_do`).
 
 pub mod config;
 pub mod connect;
@@ -11,10 +14,18 @@ pub mod error;
 pub mod https_url;
 pub mod request_log;
 pub mod routes;
+pub mod tenant;
 
+mod app_context;
+mod connect_auth;
+mod connection_routes;
 mod frontend;
 mod http;
+mod install_keys;
+mod jira_client;
+mod lifecycle_routes;
 mod tenant_gates_do;
+mod tenant_store;
 
 pub use tenant_gates_do::TenantGates;
 

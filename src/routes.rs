@@ -3,12 +3,16 @@
 //! Pure: maps a method and a path (already relative to the app's base URL) to a [`Route`], or to
 //! the 404/405 error a client should see. The runtime glue dispatches each route to its handler.
 
+use crate::connect::lifecycle::LifecycleEvent;
+use crate::descriptor::{DISABLED_PATH, ENABLED_PATH, INSTALLED_PATH, UNINSTALLED_PATH};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Descriptor,
     Health,
+    Lifecycle(LifecycleEvent),
+    Connection,
 }
 
 /// Every route with the methods it serves. `HEAD` is served wherever `GET` is.
@@ -19,6 +23,27 @@ const ROUTES: &[(&str, &[&str], Route)] = &[
         Route::Descriptor,
     ),
     ("/healthz", &["GET", "HEAD"], Route::Health),
+    (
+        INSTALLED_PATH,
+        &["POST"],
+        Route::Lifecycle(LifecycleEvent::Installed),
+    ),
+    (
+        UNINSTALLED_PATH,
+        &["POST"],
+        Route::Lifecycle(LifecycleEvent::Uninstalled),
+    ),
+    (
+        ENABLED_PATH,
+        &["POST"],
+        Route::Lifecycle(LifecycleEvent::Enabled),
+    ),
+    (
+        DISABLED_PATH,
+        &["POST"],
+        Route::Lifecycle(LifecycleEvent::Disabled),
+    ),
+    ("/api/v1/connection", &["GET"], Route::Connection),
 ];
 
 pub fn resolve(method: &str, path: &str) -> Result<Route, AppError> {

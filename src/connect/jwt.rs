@@ -139,7 +139,8 @@ impl<'a> UntrustedConnectToken<'a> {
         self.0.header().key_id.as_deref()
     }
 
-    fn require_algorithm(&self, expected: &'static str) -> Result<(), AuthError> {
+    /// Refuses a token whose header names another algorithm than the caller's.
+    pub fn require_algorithm(&self, expected: &'static str) -> Result<(), AuthError> {
         match self.0.algorithm() {
             actual if actual == expected => Ok(()),
             actual => Err(AuthError::AlgNotAllowed {

@@ -112,7 +112,7 @@ fn fake_jira_accepts_only_correctly_signed_requests() {
         401
     );
     assert_eq!(
-        send(&app_token("other-app", &good_qsh, &jira.shared_secret)).status,
+        send(&app_token("other-app", &good_qsh, &jira.shared_secret())).status,
         401
     );
     let wrong_qsh = qsh("POST", "/rest/other");
@@ -120,7 +120,7 @@ fn fake_jira_accepts_only_correctly_signed_requests() {
         send(&app_token(
             "deployment-gating",
             &wrong_qsh,
-            &jira.shared_secret
+            &jira.shared_secret()
         ))
         .status,
         401
@@ -133,7 +133,7 @@ fn fake_jira_accepts_only_correctly_signed_requests() {
     let ok = send(&app_token(
         "deployment-gating",
         &good_qsh,
-        &jira.shared_secret,
+        &jira.shared_secret(),
     ));
     assert_eq!(ok.status, 202, "{}", ok.body);
     assert_eq!(
@@ -154,7 +154,7 @@ fn fake_jira_accepts_only_correctly_signed_requests() {
                 app_token(
                     "deployment-gating",
                     &qsh("GET", status_path),
-                    &jira.shared_secret
+                    &jira.shared_secret()
                 )
             ),
         )],
@@ -170,7 +170,7 @@ fn fake_jira_accepts_only_correctly_signed_requests() {
     let limited = send(&app_token(
         "deployment-gating",
         &good_qsh,
-        &jira.shared_secret,
+        &jira.shared_secret(),
     ));
     assert_eq!(limited.status, 429);
     assert_eq!(limited.header("retry-after"), Some("3"));

@@ -6,4 +6,6 @@ mod support;
 mod configuration;
 mod descriptor;
 mod harness;
+mod lifecycle;
+mod request_auth;
 mod routing;

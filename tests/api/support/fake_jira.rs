@@ -52,7 +52,8 @@ struct SiteState {
 pub struct FakeJira {
     pub base_url: String,
     pub client_key: String,
-    pub shared_secret: String,
+    /// The site's current secret; a re-install replaces it.
+    secret: Arc<Mutex<String>>,
     state: Arc<Mutex<SiteState>>,
     _server: LoopbackServer,
 }
@@ -68,15 +69,13 @@ impl FakeJira {
     pub fn start(app_key: &str) -> Self {
         let id = unique_id();
         let client_key = format!("jira-site-{id}");
-        let shared_secret = hex::encode(Sha256::digest(format!("secret-{id}-{client_key}")));
+        let secret = Arc::new(Mutex::new(new_secret(&id)));
         let state = Arc::new(Mutex::new(SiteState::default()));
-        let (handler_state, secret, app_key) = (
-            Arc::clone(&state),
-            shared_secret.clone(),
-            app_key.to_owned(),
-        );
+        let (handler_state, handler_secret, app_key) =
+            (Arc::clone(&state), Arc::clone(&secret), app_key.to_owned());
         let server = LoopbackServer::start(move |received| {
-            let auth = check_jwt(&received, &secret, &app_key);
+            let current_secret = handler_secret.lock().unwrap().clone();
+            let auth = check_jwt(&received, &current_secret, &app_key);
             let mut site = handler_state.lock().unwrap();
             site.requests.push(JiraRequest {
                 received: received.clone(),
@@ -93,10 +92,20 @@ impl FakeJira {
         FakeJira {
             base_url: server.base_url.clone(),
             client_key,
-            shared_secret,
+            secret,
             state,
             _server: server,
         }
+    }
+
+    pub fn shared_secret(&self) -> String {
+        self.secret.lock().unwrap().clone()
+    }
+
+    /// Issues a new secret, as Jira does when the app is installed again. Returns the old one.
+    pub fn rotate_secret(&self) -> String {
+        let mut secret = self.secret.lock().unwrap();
+        std::mem::replace(&mut *secret, new_secret(&unique_id()))
     }
 
     /// The next request gets `answer` instead of Jira's normal handling.
@@ -135,6 +144,13 @@ impl SiteState {
                 "POST" => self.submit(req),
                 _ => Answer::new(405, ""),
             };
+        }
+        if path == "/rest/api/3/serverInfo" && req.method == "GET" {
+            return Answer::json(
+                200,
+                &json!({"baseUrl": "https://test-site.atlassian.net", "version": "1001.0.0-SNAPSHOT",
+                        "deploymentType": "Cloud"}),
+            );
         }
         if let Some(key) = gating_status_key(path) {
             return match (req.method.as_str(), self.gating.get(&key)) {
@@ -278,6 +294,10 @@ pub fn qsh(method: &str, url: &str) -> String {
         .join("&");
     let canonical = format!("{}&{}&{}", method.to_uppercase(), path, query);
     hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn new_secret(seed: &str) -> String {
+    hex::encode(Sha256::digest(format!("shared-secret-{seed}")))
 }
 
 /// Distinct across tests and across concurrent test processes.

@@ -8,7 +8,9 @@ pub mod client;
 pub mod fake_jira;
 pub mod fake_keys;
 pub mod fixtures;
+pub mod jira_client;
 pub mod loopback;
 pub mod worker;
 
+pub use client::Reply;
 pub use worker::TestWorker;
