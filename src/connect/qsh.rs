@@ -74,16 +74,15 @@ fn canonical_path(path: &str, base_path: &str) -> String {
 }
 
 fn canonical_query(query: &str) -> String {
-    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+    let mut params: Vec<_> = url::form_urlencoded::parse(query.as_bytes())
         .filter(|(key, _)| key != "jwt")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     // Byte order of keys, then of values within a key: the grouping falls out of the sort.
     params.sort_unstable();
     let mut out = String::with_capacity(query.len() + 16);
     let mut previous_key: Option<&str> = None;
     for (key, value) in &params {
-        if previous_key == Some(key.as_str()) {
+        if previous_key == Some(key.as_ref()) {
             out.push(',');
         } else {
             if previous_key.is_some() {
