@@ -11,6 +11,7 @@ pub mod config;
 pub mod connect;
 pub mod descriptor;
 pub mod error;
+pub mod gating;
 pub mod https_url;
 pub mod request_log;
 pub mod routes;
