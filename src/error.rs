@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::config::ConfigError;
 use crate::connect::jwt::AuthError;
 use crate::connect::lifecycle::PayloadError;
+use crate::gating::callback::CallbackError;
 
 #[derive(Debug)]
 pub enum AppError {
@@ -26,6 +27,10 @@ pub enum AppError {
     PayloadTooLarge { limit: usize },
     /// The request's token failed a check (401), or is good but not allowed here (403).
     Auth(AuthError),
+    /// The bearer token is missing, malformed, unknown or revoked.
+    InvalidBearer,
+    /// The bearer token lacks the scope the endpoint needs.
+    InsufficientScope { needed: &'static str },
     /// A dependency is down; the client should retry (Jira does on 503).
     Unavailable { code: &'static str, message: String },
     /// The tenant's Jira refused or failed a call the app made for this request.
@@ -49,6 +54,8 @@ impl AppError {
             AppError::BadRequest { .. } | AppError::InvalidPayload(_) => 400,
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Auth(e) => e.status(),
+            AppError::InvalidBearer => 401,
+            AppError::InsufficientScope { .. } => 403,
             AppError::Unavailable { .. } => 503,
             AppError::BadGateway { .. } => 502,
             AppError::InvalidConfig(_) | AppError::Internal(_) => 500,
@@ -74,6 +81,14 @@ impl AppError {
                 format!("the body must be at most {limit} bytes"),
             ),
             AppError::Auth(e) => (e.code(), e.message()),
+            AppError::InvalidBearer => (
+                "invalid_token",
+                "an active API token is required (Authorization: Bearer <token>)".to_owned(),
+            ),
+            AppError::InsufficientScope { needed } => (
+                "insufficient_scope",
+                format!("this API token lacks the {needed} scope"),
+            ),
             AppError::Internal(_) => (
                 "internal_error",
                 "the server failed to handle the request".to_owned(),
@@ -87,6 +102,7 @@ impl AppError {
         match self {
             AppError::MethodNotAllowed { allow } => vec![("Allow", allow.join(", "))],
             AppError::Auth(e) if e.status() == 401 => vec![("WWW-Authenticate", "JWT".to_owned())],
+            AppError::InvalidBearer => vec![("WWW-Authenticate", "Bearer".to_owned())],
             AppError::Unavailable { .. } => vec![("Retry-After", "5".to_owned())],
             _ => Vec::new(),
         }
@@ -104,6 +120,15 @@ impl AppError {
 impl From<AuthError> for AppError {
     fn from(e: AuthError) -> Self {
         AppError::Auth(e)
+    }
+}
+
+impl From<CallbackError> for AppError {
+    fn from(e: CallbackError) -> Self {
+        AppError::InvalidPayload(PayloadError {
+            field: e.field,
+            reason: e.reason,
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use crate::https_url::HttpsUrl;
 use crate::request_log::RequestLog;
 use crate::routes::{self, Route};
 use crate::tenant_store::TenantStore;
-use crate::{connection_routes, http, lifecycle_routes};
+use crate::{callback_routes, connection_routes, gates_api, http, lifecycle_routes, tokens_api};
 
 pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
     let started = Date::now().as_millis();
@@ -59,7 +59,8 @@ async fn dispatch(
     path: &str,
 ) -> std::result::Result<Response, AppError> {
     let relative = routes::relative_path(ctx.base_url.path(), path).ok_or(AppError::NotFound)?;
-    match routes::resolve(method, relative)? {
+    let (route, params) = routes::resolve(method, relative)?;
+    match route {
         Route::Descriptor => descriptor(ctx).map_err(internal),
         Route::Health => {
             http::json(200, &serde_json::json!({"status": "ok"}), &[]).map_err(internal)
@@ -71,6 +72,12 @@ async fn dispatch(
                 verify_request(req, ctx, &store, TokenKind::RequestBoundOrContext).await?;
             connection_routes::check(verified, ctx).await
         }
+        Route::Callback => callback_routes::handle(req, env, ctx).await,
+        Route::Gate => gates_api::gate(req, env, &params).await,
+        Route::Gates => gates_api::list(req, env).await,
+        Route::Events => gates_api::events(req, env).await,
+        Route::Tokens => tokens_api::tokens(req, env, ctx).await,
+        Route::Token => tokens_api::revoke(req, env, ctx, &params).await,
     }
 }
 

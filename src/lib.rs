@@ -7,6 +7,7 @@
 //! `jira_client` (signed outbound calls), `tenant_store` (KV), and one file per Durable Object
 //! (`tenant_gates_do`).
 
+pub mod api_tokens;
 pub mod config;
 pub mod connect;
 pub mod descriptor;
@@ -18,15 +19,19 @@ pub mod routes;
 pub mod tenant;
 
 mod app_context;
+mod callback_routes;
 mod connect_auth;
 mod connection_routes;
 mod frontend;
+mod gate_store;
+mod gates_api;
 mod http;
 mod install_keys;
 mod jira_client;
 mod lifecycle_routes;
 mod tenant_gates_do;
 mod tenant_store;
+mod tokens_api;
 
 pub use tenant_gates_do::TenantGates;
 

@@ -14,6 +14,8 @@ use crate::connect::lifecycle::{parse_payload, LifecycleEvent};
 use crate::connect::qsh::{qsh, RequestParts};
 use crate::connect_auth::find_token;
 use crate::error::AppError;
+use crate::gate_store;
+use crate::gating::commands::GateCommand;
 use crate::http;
 use crate::install_keys::install_key;
 use crate::tenant::{apply_event, Change, TenantState};
@@ -81,6 +83,14 @@ pub async fn handle(
     let existing = store.get(&payload.client_key).await?;
     if let Change::Store(record) = apply_event(existing.as_ref(), &payload, &ctx.now_rfc3339()) {
         store.put(&record).await?;
+    }
+    if event == LifecycleEvent::Uninstalled {
+        // Also on a repeated uninstall: the object may have missed the first one, and Jira
+        // retries until this answers 204.
+        let answer = gate_store::send(env, &payload.client_key, &GateCommand::Uninstall).await?;
+        if answer.status_code() != 204 {
+            return Ok(answer);
+        }
     }
     http::no_content().map_err(internal)
 }

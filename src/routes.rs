@@ -4,7 +4,9 @@
 //! the 404/405 error a client should see. The runtime glue dispatches each route to its handler.
 
 use crate::connect::lifecycle::LifecycleEvent;
-use crate::descriptor::{DISABLED_PATH, ENABLED_PATH, INSTALLED_PATH, UNINSTALLED_PATH};
+use crate::descriptor::{
+    CALLBACK_PATH, DISABLED_PATH, ENABLED_PATH, INSTALLED_PATH, UNINSTALLED_PATH,
+};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +15,14 @@ pub enum Route {
     Health,
     Lifecycle(LifecycleEvent),
     Connection,
+    Callback,
+    Gates,
+    /// `{pipelineId}/{environmentId}/{deploymentSequenceNumber}`
+    Gate,
+    Events,
+    Tokens,
+    /// `{id}`
+    Token,
 }
 
 /// Every route with the methods it serves. `HEAD` is served wherever `GET` is.
@@ -44,20 +54,44 @@ const ROUTES: &[(&str, &[&str], Route)] = &[
         Route::Lifecycle(LifecycleEvent::Disabled),
     ),
     ("/api/v1/connection", &["GET"], Route::Connection),
+    (CALLBACK_PATH, &["POST"], Route::Callback),
+    ("/api/v1/gates", &["GET"], Route::Gates),
+    ("/api/v1/gates/{}/{}/{}", &["GET"], Route::Gate),
+    ("/api/v1/events", &["GET"], Route::Events),
+    ("/api/v1/tokens", &["GET", "POST"], Route::Tokens),
+    ("/api/v1/tokens/{}", &["DELETE"], Route::Token),
 ];
 
-pub fn resolve(method: &str, path: &str) -> Result<Route, AppError> {
-    let (_, methods, route) = ROUTES
+/// The route for `path` and its `{}` segments, still percent-encoded as sent.
+pub fn resolve<'p>(method: &str, path: &'p str) -> Result<(Route, Vec<&'p str>), AppError> {
+    let (params, methods, route) = ROUTES
         .iter()
-        .find(|(p, _, _)| *p == path)
+        .find_map(|(pattern, methods, route)| {
+            match_pattern(pattern, path).map(|params| (params, methods, route))
+        })
         .ok_or(AppError::NotFound)?;
     if methods.contains(&method) {
-        Ok(*route)
+        Ok((*route, params))
     } else {
         Err(AppError::MethodNotAllowed {
             allow: methods.to_vec(),
         })
     }
+}
+
+/// Matches segment by segment; `{}` takes one non-empty segment.
+fn match_pattern<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
+    let mut params = Vec::new();
+    let mut segments = path.split('/');
+    for expected in pattern.split('/') {
+        let actual = segments.next()?;
+        if expected == "{}" && !actual.is_empty() {
+            params.push(actual);
+        } else if expected != actual {
+            return None;
+        }
+    }
+    segments.next().is_none().then_some(params)
 }
 
 /// Strips the path of the app's base URL (`/app` for `https://host/app`) from a request path.
@@ -80,10 +114,18 @@ mod tests {
     #[test]
     fn known_paths_resolve() {
         assert_eq!(
-            resolve("GET", "/atlassian-connect.json").unwrap(),
+            resolve("GET", "/atlassian-connect.json").unwrap().0,
             Route::Descriptor
         );
-        assert_eq!(resolve("HEAD", "/healthz").unwrap(), Route::Health);
+        assert_eq!(resolve("HEAD", "/healthz").unwrap().0, Route::Health);
+        assert_eq!(
+            resolve("GET", "/api/v1/gates/p%2F1/prod/7").unwrap(),
+            (Route::Gate, vec!["p%2F1", "prod", "7"])
+        );
+        assert_eq!(
+            resolve("DELETE", "/api/v1/tokens/tok_1").unwrap(),
+            (Route::Token, vec!["tok_1"])
+        );
     }
 
     #[test]

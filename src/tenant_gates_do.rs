@@ -1,11 +1,74 @@
-//! `TenantGates`: the Durable Object that will own one tenant's gate state (one object per
-//! `clientKey`, SQLite-backed).
+//! `TenantGates`: one SQLite-backed Durable Object per tenant (`clientKey`), the authority on the
+//! tenant's gates, their event log, delivery de-duplication and API tokens.
 //!
-//! A stub for now: it creates its schema-version table so the SQLite storage and the migration
-//! are exercised from the start, and answers every request with 501 until the gating issue fills
-//! it in.
+//! Atomicity: a command reads and writes SQLite synchronously, with no `.await` between its
+//! first read and last write, so the object's input gate serialises commands and their writes
+//! commit together; the output gate holds the response until those writes are durable, so the
+//! worker answers Jira 204 only for updates that are stored. Event ids come from an
+//! AUTOINCREMENT key: monotonic and never reused, even after rows are deleted.
+//!
+//! Schema version 1 is created in the constructor; later versions migrate from `meta`.
+//! Sequence numbers are stored as text: SQLite integers cross into JavaScript as doubles, which
+//! cannot hold every int64.
 
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use worker::{
+    durable_object, Date, DurableObject, Env, Request, Response, Result, SqlStorage,
+    SqlStorageValue, State,
+};
+
+use crate::api_tokens::{Scope, TokenHash};
+use crate::error::AppError;
+use crate::gating::callback::{GateKey, GateUpdate, GatingStatus};
+use crate::gating::commands::{encode_cursor, GateCommand, GateFilter, UpdateSource};
+use crate::gating::ordering::{decide, Current, Decision};
+use crate::http;
+
+/// The binding name in `wrangler.toml`.
+pub const BINDING: &str = "TENANT_GATES";
+
+const SCHEMA_VERSION: i64 = 1;
+/// How long a delivery id is remembered: Jira retries for well under a day.
+const DELIVERY_RETENTION_MS: i64 = 48 * 3600 * 1000;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gates (
+        pipeline_id TEXT NOT NULL,
+        environment_id TEXT NOT NULL,
+        sequence TEXT NOT NULL,
+        status TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        details TEXT NOT NULL,
+        source TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        stale_deliveries INTEGER NOT NULL DEFAULT 0,
+        last_event_id INTEGER NOT NULL,
+        PRIMARY KEY (pipeline_id, environment_id, sequence))",
+    "CREATE INDEX IF NOT EXISTS gates_by_event ON gates (last_event_id DESC)",
+    "CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pipeline_id TEXT NOT NULL,
+        environment_id TEXT NOT NULL,
+        sequence TEXT NOT NULL,
+        status TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        details TEXT NOT NULL,
+        source TEXT NOT NULL,
+        recorded_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS events_by_gate ON events (pipeline_id, environment_id, sequence, id)",
+    "CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT)",
+];
 
 #[durable_object]
 pub struct TenantGates {
@@ -14,16 +77,588 @@ pub struct TenantGates {
 
 impl DurableObject for TenantGates {
     fn new(state: State, _env: Env) -> Self {
-        // Synchronous SQLite: the schema exists before the first event is delivered.
-        let _ = state.storage().sql().exec(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-            None,
+        let sql = state.storage().sql();
+        for statement in SCHEMA {
+            if let Err(e) = sql.exec(statement, None) {
+                worker::console_error!("TenantGates schema: {e}");
+            }
+        }
+        let _ = sql.exec(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+            vec![SqlStorageValue::from(SCHEMA_VERSION.to_string())],
         );
         TenantGates { state }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        let _ = &self.state;
-        Response::error("TenantGates is not implemented yet", 501)
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        // Parsed by serde_json, not the runtime's JSON.parse: int64 sequence numbers must not
+        // pass through a JavaScript double.
+        let text = req.text().await?;
+        let command: GateCommand = match serde_json::from_str(&text) {
+            Ok(c) => c,
+            Err(e) => return http::error(&AppError::Internal(format!("bad gate command: {e}"))),
+        };
+        let now_ms = Date::now().as_millis() as i64;
+        let sql = self.state.storage().sql();
+        let outcome = run(&sql, command, now_ms);
+        if let Ok(Applied::RecordedDelivery) = outcome.as_ref().map(|(_, a)| *a) {
+            self.ensure_prune_alarm(now_ms).await;
+        }
+        match outcome {
+            Ok((response, _)) => Ok(response),
+            Err(e) => {
+                if let AppError::Internal(detail) = &e {
+                    worker::console_error!("TenantGates: {detail}");
+                }
+                http::error(&e)
+            }
+        }
     }
+
+    /// Forgets delivery ids past the retention window; re-arms while any remain.
+    async fn alarm(&self) -> Result<Response> {
+        let now_ms = Date::now().as_millis() as i64;
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "DELETE FROM deliveries WHERE received_ms < ?",
+            vec![SqlStorageValue::from(
+                (now_ms - DELIVERY_RETENTION_MS) as f64,
+            )],
+        )?;
+        #[derive(Deserialize)]
+        struct Oldest {
+            oldest: Option<f64>,
+        }
+        let oldest = sql
+            .exec("SELECT MIN(received_ms) AS oldest FROM deliveries", None)?
+            .one::<Oldest>()?
+            .oldest;
+        if let Some(oldest) = oldest {
+            self.state
+                .storage()
+                .set_alarm(oldest as i64 + DELIVERY_RETENTION_MS)
+                .await?;
+        }
+        Response::empty()
+    }
+}
+
+impl TenantGates {
+    async fn ensure_prune_alarm(&self, now_ms: i64) {
+        let storage = self.state.storage();
+        if let Ok(None) = storage.get_alarm().await {
+            let _ = storage.set_alarm(now_ms + DELIVERY_RETENTION_MS).await;
+        }
+    }
+}
+
+/// Side effects the async shell must follow up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    Nothing,
+    RecordedDelivery,
+}
+
+type Outcome = std::result::Result<(Response, Applied), AppError>;
+
+/// Runs one command synchronously against SQLite.
+fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64) -> Outcome {
+    if let Some((bearer, scope)) = command.bearer_scope() {
+        authorize(sql, bearer, scope)?;
+    }
+    let now = rfc3339(now_ms);
+    match command {
+        GateCommand::ApplyUpdate {
+            update,
+            delivery_id,
+            source,
+        } => apply_update(sql, &update, delivery_id.as_deref(), source, &now, now_ms),
+        GateCommand::GetGate { key, .. } => get_gate(sql, &key).map(plain),
+        GateCommand::ListGates { filter, .. } => list_gates(sql, &filter).map(plain),
+        GateCommand::Events { since, limit, .. } => events(sql, since, limit).map(plain),
+        GateCommand::CreateToken {
+            id,
+            name,
+            scopes,
+            hash,
+        } => create_token(sql, &id, &name, &scopes, &hash, &now).map(plain),
+        GateCommand::ListTokens => list_tokens(sql).map(plain),
+        GateCommand::RevokeToken { id } => revoke_token(sql, &id, &now).map(plain),
+        GateCommand::Uninstall => {
+            for table in ["tokens", "gates", "events", "deliveries"] {
+                exec(sql, &format!("DELETE FROM {table}"), vec![])?;
+            }
+            Ok(plain(empty(204)?))
+        }
+    }
+}
+
+fn plain(response: Response) -> (Response, Applied) {
+    (response, Applied::Nothing)
+}
+
+fn authorize(
+    sql: &SqlStorage,
+    bearer: &TokenHash,
+    needed: Scope,
+) -> std::result::Result<(), AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        scopes: String,
+    }
+    let rows: Vec<Row> = query(
+        sql,
+        "SELECT scopes FROM tokens WHERE hash = ? AND revoked_at IS NULL",
+        vec![bearer.0.clone().into()],
+    )?;
+    let row = rows.into_iter().next().ok_or(AppError::InvalidBearer)?;
+    let scopes: Vec<Scope> = serde_json::from_str(&row.scopes).unwrap_or_default();
+    if scopes.contains(&needed) {
+        Ok(())
+    } else {
+        Err(AppError::InsufficientScope {
+            needed: needed.as_str(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct StoredGate {
+    pipeline_id: String,
+    environment_id: String,
+    sequence: String,
+    status: String,
+    updated_at: String,
+    details: String,
+    source: String,
+    first_seen: String,
+    last_seen: String,
+    stale_deliveries: f64,
+    last_event_id: f64,
+}
+
+fn key_params(key: &GateKey) -> Vec<SqlStorageValue> {
+    vec![
+        key.pipeline.as_str().into(),
+        key.environment.as_str().into(),
+        key.sequence.to_string().into(),
+    ]
+}
+
+fn apply_update(
+    sql: &SqlStorage,
+    update: &GateUpdate,
+    delivery_id: Option<&str>,
+    source: UpdateSource,
+    now: &str,
+    now_ms: i64,
+) -> Outcome {
+    let mut applied = Applied::Nothing;
+    if let Some(id) = delivery_id {
+        let seen: Vec<Value> = query(
+            sql,
+            "SELECT id FROM deliveries WHERE id = ?",
+            vec![id.into()],
+        )?;
+        if !seen.is_empty() {
+            return Ok(plain(outcome_response("duplicate", None)?));
+        }
+        exec(
+            sql,
+            "INSERT INTO deliveries (id, received_ms) VALUES (?, ?)",
+            vec![id.into(), SqlStorageValue::from(now_ms as f64)],
+        )?;
+        applied = Applied::RecordedDelivery;
+    }
+
+    let stored: Option<StoredGate> = query(
+        sql,
+        "SELECT * FROM gates WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
+        key_params(&update.key),
+    )?
+    .into_iter()
+    .next();
+    let stored_details: Vec<Map<String, Value>> = stored
+        .as_ref()
+        .and_then(|g| serde_json::from_str(&g.details).ok())
+        .unwrap_or_default();
+    let current = match &stored {
+        Some(g) => Some(Current {
+            status: GatingStatus::parse(&g.status).ok_or_else(|| corrupt("status"))?,
+            updated_at: DateTime::parse_from_rfc3339(&g.updated_at)
+                .map_err(|_| corrupt("updated_at"))?,
+            details: &stored_details,
+        }),
+        None => None,
+    };
+    let incoming = Current {
+        status: update.status,
+        updated_at: update.updated_at,
+        details: &update.details,
+    };
+    let decision = decide(current, incoming);
+    let response = match decision {
+        Decision::Apply => {
+            let details = serde_json::to_string(&update.details)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let updated_at = update.updated_timestamp.clone();
+            #[derive(Deserialize)]
+            struct Inserted {
+                id: f64,
+            }
+            let mut params = key_params(&update.key);
+            params.extend([
+                update.status.as_str().into(),
+                updated_at.clone().into(),
+                details.clone().into(),
+                source.as_str().into(),
+                now.into(),
+            ]);
+            let event_id = query::<Inserted>(
+                sql,
+                "INSERT INTO events (pipeline_id, environment_id, sequence, status, updated_at, details, source, recorded_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                params,
+            )?
+            .first()
+            .map(|r| r.id)
+            .ok_or_else(|| AppError::Internal("event insert returned no id".into()))?;
+            let mut params = key_params(&update.key);
+            params.extend([
+                update.status.as_str().into(),
+                updated_at.into(),
+                details.into(),
+                source.as_str().into(),
+                now.into(),
+                now.into(),
+                SqlStorageValue::from(event_id),
+            ]);
+            exec(
+                sql,
+                "INSERT INTO gates (pipeline_id, environment_id, sequence, status, updated_at, details, source, first_seen, last_seen, last_event_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (pipeline_id, environment_id, sequence) DO UPDATE SET
+                   status = excluded.status, updated_at = excluded.updated_at, details = excluded.details,
+                   source = excluded.source, last_seen = excluded.last_seen, last_event_id = excluded.last_event_id",
+                params,
+            )?;
+            outcome_response("applied", Some(event_id as u64))?
+        }
+        Decision::Stale | Decision::Duplicate => {
+            let column = if decision == Decision::Stale {
+                ", stale_deliveries = stale_deliveries + 1"
+            } else {
+                ""
+            };
+            let mut params = vec![SqlStorageValue::from(now)];
+            params.extend(key_params(&update.key));
+            exec(
+                sql,
+                &format!(
+                    "UPDATE gates SET last_seen = ?{column}
+                     WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?"
+                ),
+                params,
+            )?;
+            outcome_response(
+                if decision == Decision::Stale {
+                    "stale"
+                } else {
+                    "duplicate"
+                },
+                None,
+            )?
+        }
+    };
+    Ok((response, applied))
+}
+
+fn outcome_response(
+    outcome: &str,
+    event_id: Option<u64>,
+) -> std::result::Result<Response, AppError> {
+    http::json(200, &json!({"outcome": outcome, "eventId": event_id}), &[]).map_err(internal)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GateView {
+    pipeline_id: String,
+    environment_id: String,
+    deployment_sequence_number: u64,
+    status: String,
+    updated_timestamp: String,
+    details: Value,
+    source: String,
+    first_seen: String,
+    last_seen: String,
+    stale_deliveries: u64,
+    last_event_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<EventView>>,
+}
+
+impl From<StoredGate> for GateView {
+    fn from(g: StoredGate) -> Self {
+        GateView {
+            deployment_sequence_number: g.sequence.parse().unwrap_or_default(),
+            pipeline_id: g.pipeline_id,
+            environment_id: g.environment_id,
+            status: g.status,
+            updated_timestamp: g.updated_at,
+            details: serde_json::from_str(&g.details).unwrap_or(Value::Array(vec![])),
+            source: g.source,
+            first_seen: g.first_seen,
+            last_seen: g.last_seen,
+            stale_deliveries: g.stale_deliveries as u64,
+            last_event_id: g.last_event_id as u64,
+            history: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct StoredEvent {
+    id: f64,
+    pipeline_id: String,
+    environment_id: String,
+    sequence: String,
+    status: String,
+    updated_at: String,
+    details: String,
+    source: String,
+    recorded_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventView {
+    event_id: u64,
+    pipeline_id: String,
+    environment_id: String,
+    deployment_sequence_number: u64,
+    status: String,
+    updated_timestamp: String,
+    details: Value,
+    source: String,
+    recorded_at: String,
+}
+
+impl From<StoredEvent> for EventView {
+    fn from(e: StoredEvent) -> Self {
+        EventView {
+            event_id: e.id as u64,
+            deployment_sequence_number: e.sequence.parse().unwrap_or_default(),
+            pipeline_id: e.pipeline_id,
+            environment_id: e.environment_id,
+            status: e.status,
+            updated_timestamp: e.updated_at,
+            details: serde_json::from_str(&e.details).unwrap_or(Value::Array(vec![])),
+            source: e.source,
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
+fn get_gate(sql: &SqlStorage, key: &GateKey) -> std::result::Result<Response, AppError> {
+    let gate: StoredGate = query(
+        sql,
+        "SELECT * FROM gates WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
+        key_params(key),
+    )?
+    .into_iter()
+    .next()
+    .ok_or(AppError::NotFound)?;
+    let history: Vec<StoredEvent> = query(
+        sql,
+        "SELECT * FROM events WHERE pipeline_id = ? AND environment_id = ? AND sequence = ? ORDER BY id",
+        key_params(key),
+    )?;
+    let mut view = GateView::from(gate);
+    view.history = Some(history.into_iter().map(EventView::from).collect());
+    http::json(200, &view, &[("Cache-Control", "no-store")]).map_err(internal)
+}
+
+fn list_gates(sql: &SqlStorage, filter: &GateFilter) -> std::result::Result<Response, AppError> {
+    let mut clauses = Vec::new();
+    let mut params: Vec<SqlStorageValue> = Vec::new();
+    if let Some(p) = &filter.pipeline {
+        clauses.push("pipeline_id = ?");
+        params.push(p.as_str().into());
+    }
+    if let Some(e) = &filter.environment {
+        clauses.push("environment_id = ?");
+        params.push(e.as_str().into());
+    }
+    if let Some(s) = filter.status {
+        clauses.push("status = ?");
+        params.push(s.as_str().into());
+    }
+    if let Some(before) = filter.before_event {
+        clauses.push("last_event_id < ?");
+        params.push(SqlStorageValue::from(before as f64));
+    }
+    let where_clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    params.push(SqlStorageValue::from(f64::from(filter.limit + 1)));
+    let mut gates: Vec<StoredGate> = query(
+        sql,
+        &format!("SELECT * FROM gates {where_clause} ORDER BY last_event_id DESC LIMIT ?"),
+        params,
+    )?;
+    let more = gates.len() > filter.limit as usize;
+    gates.truncate(filter.limit as usize);
+    let next_cursor = more
+        .then(|| gates.last().map(|g| encode_cursor(g.last_event_id as u64)))
+        .flatten();
+    let gates: Vec<GateView> = gates.into_iter().map(GateView::from).collect();
+    http::json(
+        200,
+        &json!({"gates": gates, "nextCursor": next_cursor}),
+        &[("Cache-Control", "no-store")],
+    )
+    .map_err(internal)
+}
+
+fn events(sql: &SqlStorage, since: u64, limit: u32) -> std::result::Result<Response, AppError> {
+    let events: Vec<StoredEvent> = query(
+        sql,
+        "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        vec![
+            SqlStorageValue::from(since as f64),
+            SqlStorageValue::from(f64::from(limit)),
+        ],
+    )?;
+    #[derive(Deserialize)]
+    struct Last {
+        last: Option<f64>,
+    }
+    let last = query::<Last>(sql, "SELECT MAX(id) AS last FROM events", vec![])?
+        .first()
+        .and_then(|l| l.last)
+        .unwrap_or(0.0) as u64;
+    let events: Vec<EventView> = events.into_iter().map(EventView::from).collect();
+    http::json(
+        200,
+        &json!({"events": events, "lastEventId": last}),
+        &[("Cache-Control", "no-store")],
+    )
+    .map_err(internal)
+}
+
+#[derive(Deserialize)]
+struct StoredToken {
+    id: String,
+    name: String,
+    scopes: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+fn token_view(t: StoredToken) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "scopes": serde_json::from_str::<Value>(&t.scopes).unwrap_or(Value::Array(vec![])),
+        "createdAt": t.created_at,
+        "revokedAt": t.revoked_at,
+    })
+}
+
+fn create_token(
+    sql: &SqlStorage,
+    id: &str,
+    name: &str,
+    scopes: &[Scope],
+    hash: &TokenHash,
+    now: &str,
+) -> std::result::Result<Response, AppError> {
+    let scopes = serde_json::to_string(scopes).map_err(|e| AppError::Internal(e.to_string()))?;
+    exec(
+        sql,
+        "INSERT INTO tokens (id, name, scopes, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        vec![
+            id.into(),
+            name.into(),
+            scopes.clone().into(),
+            hash.0.clone().into(),
+            now.into(),
+        ],
+    )?;
+    let view = token_view(StoredToken {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        scopes,
+        created_at: now.to_owned(),
+        revoked_at: None,
+    });
+    http::json(201, &view, &[("Cache-Control", "no-store")]).map_err(internal)
+}
+
+fn list_tokens(sql: &SqlStorage) -> std::result::Result<Response, AppError> {
+    let tokens: Vec<StoredToken> = query(
+        sql,
+        "SELECT id, name, scopes, created_at, revoked_at FROM tokens ORDER BY created_at, id",
+        vec![],
+    )?;
+    let tokens: Vec<Value> = tokens.into_iter().map(token_view).collect();
+    http::json(
+        200,
+        &json!({"tokens": tokens}),
+        &[("Cache-Control", "no-store")],
+    )
+    .map_err(internal)
+}
+
+fn revoke_token(sql: &SqlStorage, id: &str, now: &str) -> std::result::Result<Response, AppError> {
+    let revoked: Vec<Value> = query(
+        sql,
+        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id",
+        vec![now.into(), id.into()],
+    )?;
+    if revoked.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    empty(204)
+}
+
+fn empty(status: u16) -> std::result::Result<Response, AppError> {
+    Ok(Response::empty().map_err(internal)?.with_status(status))
+}
+
+fn query<T: for<'de> Deserialize<'de>>(
+    sql: &SqlStorage,
+    statement: &str,
+    params: Vec<SqlStorageValue>,
+) -> std::result::Result<Vec<T>, AppError> {
+    sql.exec(statement, params)
+        .and_then(|cursor| cursor.to_array::<T>())
+        .map_err(|e| AppError::Internal(format!("sql: {e}")))
+}
+
+fn exec(
+    sql: &SqlStorage,
+    statement: &str,
+    params: Vec<SqlStorageValue>,
+) -> std::result::Result<(), AppError> {
+    sql.exec(statement, params)
+        .map(|_| ())
+        .map_err(|e| AppError::Internal(format!("sql: {e}")))
+}
+
+fn corrupt(column: &str) -> AppError {
+    AppError::Internal(format!("stored gate has an unreadable {column}"))
+}
+
+fn rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn internal(e: worker::Error) -> AppError {
+    AppError::Internal(e.to_string())
 }

@@ -86,7 +86,7 @@ impl From<GateId> for String {
 }
 
 /// Identifies one gated deployment, as Jira keys it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct GateKey {
     pub pipeline: GateId,
     pub environment: GateId,
@@ -95,11 +95,13 @@ pub struct GateKey {
 }
 
 /// One status update of one gate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateUpdate {
     pub key: GateKey,
     pub status: GatingStatus,
     pub updated_at: DateTime<FixedOffset>,
+    /// `updatedTimestamp` exactly as Jira sent it, for display.
+    pub updated_timestamp: String,
     /// Each an object with a string `type`, kept as sent.
     pub details: Vec<Map<String, Value>>,
 }
@@ -136,13 +138,13 @@ pub fn parse_callback(body: &[u8]) -> Result<GateUpdate, CallbackError> {
             "must be awaiting, allowed, prevented or invalid",
         )
     })?;
-    let updated_at =
-        DateTime::parse_from_rfc3339(&take_string("updatedTimestamp")?).map_err(|_| {
-            invalid(
-                "updatedTimestamp",
-                "must be an RFC 3339 time with an offset",
-            )
-        })?;
+    let updated_timestamp = take_string("updatedTimestamp")?;
+    let updated_at = DateTime::parse_from_rfc3339(&updated_timestamp).map_err(|_| {
+        invalid(
+            "updatedTimestamp",
+            "must be an RFC 3339 time with an offset",
+        )
+    })?;
     let pipeline =
         GateId::parse(&take_string("pipelineId")?).map_err(|r| invalid("pipelineId", r))?;
     let environment =
@@ -176,6 +178,7 @@ pub fn parse_callback(body: &[u8]) -> Result<GateUpdate, CallbackError> {
         },
         status,
         updated_at,
+        updated_timestamp,
         details,
     })
 }

@@ -5,4 +5,5 @@
 //! and the HTTP route come with the gate-state issue.
 
 pub mod callback;
+pub mod commands;
 pub mod ordering;

@@ -5,6 +5,7 @@ mod support;
 
 mod configuration;
 mod descriptor;
+mod gates;
 mod harness;
 mod lifecycle;
 mod request_auth;

@@ -18,3 +18,6 @@ pub fn install_public_key_pem() -> String {
 
 /// The `kid` the fake key server serves the public key under.
 pub const INSTALL_KEY_ID: &str = "test-install-key-1";
+
+/// The operator secret test workers run with (a var here; a wrangler secret in production).
+pub const ADMIN_TOKEN: &str = "test-admin-token-7c1f0d2e9b8a4c3d";

@@ -155,3 +155,85 @@ impl FakeJira {
         )
     }
 }
+
+impl FakeJira {
+    /// Jira's gating callback: HS256 for `POST /callback`, with a delivery id when given.
+    pub fn callback(
+        &self,
+        worker: &TestWorker,
+        payload: &Value,
+        delivery_id: Option<&str>,
+    ) -> Reply {
+        let token = self.request_token("POST", "/callback");
+        self.callback_with(worker, &token, payload.to_string().as_bytes(), delivery_id)
+    }
+
+    pub fn callback_with(
+        &self,
+        worker: &TestWorker,
+        token: &str,
+        body: &[u8],
+        delivery_id: Option<&str>,
+    ) -> Reply {
+        let auth = format!("JWT {token}");
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        if let Some(id) = delivery_id {
+            headers.push(("X-Atlassian-Webhook-Identifier", id));
+        }
+        worker.request("POST", "/callback", &headers, Some(body))
+    }
+
+    /// Creates an API token as the tenant's admin page would (context JWT); returns it.
+    pub fn create_token(&self, worker: &TestWorker, scopes: &[&str]) -> String {
+        let context = hs256(
+            claims(&self.client_key, "context-qsh", json!({})),
+            &self.shared_secret(),
+        );
+        let reply = worker.request(
+            "POST",
+            "/api/v1/tokens",
+            &[
+                ("Authorization", &format!("JWT {context}")),
+                ("Content-Type", "application/json"),
+            ],
+            Some(
+                json!({"name": "ci", "scopes": scopes})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        );
+        assert_eq!(reply.status, 201, "token creation failed: {}", reply.body);
+        reply.json()["token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A gating callback payload.
+pub fn gate_payload(
+    pipeline: &str,
+    environment: &str,
+    seq: u64,
+    status: &str,
+    updated: &str,
+) -> Value {
+    json!({
+        "updatedTimestamp": updated,
+        "gatingStatus": status,
+        "details": [{"type": "issue", "issueKey": "CHG-1", "issueLink": "https://example.atlassian.net/browse/CHG-1"}],
+        "pipelineId": pipeline,
+        "environmentId": environment,
+        "deploymentSequenceNumber": seq,
+    })
+}
+
+/// `GET path` with an API token.
+pub fn api_get(worker: &TestWorker, token: &str, path: &str) -> Reply {
+    worker.request(
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {token}"))],
+        None,
+    )
+}

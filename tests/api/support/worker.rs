@@ -32,6 +32,7 @@ fn default_vars() -> Vec<(String, String)> {
             "INSTALL_KEYS_URL".into(),
             FakeKeyServer::shared().base_url.clone(),
         ),
+        ("ADMIN_TOKEN".into(), super::fixtures::ADMIN_TOKEN.into()),
     ]
 }
 
@@ -125,6 +126,19 @@ impl TestWorker {
         body: Option<&[u8]>,
     ) -> Reply {
         client::send(method, &self.url(path), headers, body)
+    }
+
+    /// Kills wrangler and workerd with SIGKILL, as a crash would, and starts them again on the
+    /// same port and persistence folder.
+    pub fn restart(&mut self) {
+        let stdin = self.stdin.as_mut().expect("supervisor stdin");
+        writeln!(stdin, "restart").unwrap();
+        stdin.flush().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while client::answers(&self.url("/healthz")) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait_until_serving();
     }
 
     /// The worker's private folder (config, state, log); removed when the worker is dropped.

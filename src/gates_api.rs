@@ -1,0 +1,96 @@
+//! The gate query API, authenticated by an API token with `gates:read`:
+//! `GET /api/v1/gates/{pipelineId}/{environmentId}/{deploymentSequenceNumber}`,
+//! `GET /api/v1/gates?pipelineId=&environmentId=&status=&limit=&cursor=`,
+//! `GET /api/v1/events?since=&limit=`.
+//!
+//! The worker checks the token's format and routes to the tenant named in it; the tenant's
+//! object checks that the token exists, is not revoked and has the scope, so a token can only
+//! ever reach its own tenant's data.
+
+use worker::{Env, Request, Response};
+
+use crate::api_tokens::{parse_bearer, TokenHash};
+use crate::connect::credentials::ClientKey;
+use crate::error::AppError;
+use crate::gate_store;
+use crate::gating::callback::{GateId, GateKey};
+use crate::gating::commands::{parse_events_query, parse_gate_filter, GateCommand};
+
+/// `Authorization: Bearer <API token>` → the tenant it belongs to and its hash.
+pub fn bearer(req: &Request) -> Result<(ClientKey, TokenHash), AppError> {
+    req.headers()
+        .get("Authorization")
+        .ok()
+        .flatten()
+        .as_deref()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .and_then(|t| parse_bearer(t.trim()))
+        .ok_or(AppError::InvalidBearer)
+}
+
+pub async fn gate(req: &Request, env: &Env, params: &[&str]) -> Result<Response, AppError> {
+    let (tenant, bearer) = bearer(req)?;
+    let key = parse_gate_key(params)?;
+    gate_store::send(env, &tenant, &GateCommand::GetGate { bearer, key }).await
+}
+
+pub async fn list(req: &Request, env: &Env) -> Result<Response, AppError> {
+    let (tenant, bearer) = bearer(req)?;
+    let url = req.url().map_err(|e| AppError::Internal(e.to_string()))?;
+    let filter = parse_gate_filter(url.query_pairs()).map_err(bad_query)?;
+    gate_store::send(env, &tenant, &GateCommand::ListGates { bearer, filter }).await
+}
+
+pub async fn events(req: &Request, env: &Env) -> Result<Response, AppError> {
+    let (tenant, bearer) = bearer(req)?;
+    let url = req.url().map_err(|e| AppError::Internal(e.to_string()))?;
+    let (since, limit) = parse_events_query(url.query_pairs()).map_err(bad_query)?;
+    gate_store::send(
+        env,
+        &tenant,
+        &GateCommand::Events {
+            bearer,
+            since,
+            limit,
+        },
+    )
+    .await
+}
+
+/// Path segments are percent-decoded once; ids follow the callback's rules.
+fn parse_gate_key(params: &[&str]) -> Result<GateKey, AppError> {
+    let [pipeline, environment, sequence] = params else {
+        return Err(AppError::NotFound);
+    };
+    let segment = |name: &'static str, raw: &str| {
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| bad_query((name, "is not UTF-8 once percent-decoded".into())))
+            .map(|s| s.into_owned())
+    };
+    let id = |name: &'static str, raw: &str| {
+        GateId::parse(&segment(name, raw)?).map_err(|r| bad_query((name, r)))
+    };
+    let sequence = sequence
+        .parse::<u64>()
+        .ok()
+        .filter(|&n| n <= i64::MAX as u64)
+        .ok_or_else(|| {
+            bad_query((
+                "deploymentSequenceNumber",
+                "must be an integer from 0 to 2^63-1".into(),
+            ))
+        })?;
+    Ok(GateKey {
+        pipeline: id("pipelineId", pipeline)?,
+        environment: id("environmentId", environment)?,
+        sequence,
+    })
+}
+
+fn bad_query((param, reason): (&'static str, String)) -> AppError {
+    AppError::BadRequest {
+        code: "invalid_parameter",
+        message: format!("{param}: {reason}"),
+    }
+}
