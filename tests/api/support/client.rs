@@ -36,11 +36,16 @@ impl Reply {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
+thread_local! {
+    /// One agent per thread, so a thread's requests reuse their connections.
+    static AGENT: ureq::Agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .redirects(0)
-        .build()
+        .build();
+}
+
+fn agent() -> ureq::Agent {
+    AGENT.with(ureq::Agent::clone)
 }
 
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
