@@ -5,6 +5,7 @@
 //! `bench/callback-ingest.json`. Never part of the tests: no figure here is asserted.
 
 #[path = "../tests/api/support/mod.rs"]
+#[allow(unused_imports)] // The harness re-exports helpers this benchmark does not use.
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
