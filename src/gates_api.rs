@@ -14,7 +14,7 @@ use crate::connect::credentials::ClientKey;
 use crate::error::AppError;
 use crate::gate_store;
 use crate::gating::callback::{GateId, GateKey};
-use crate::gating::commands::{parse_events_query, parse_gate_filter, GateCommand};
+use crate::gating::commands::{parse_events_query, parse_gate_filter, parse_wait, GateCommand};
 
 /// `Authorization: Bearer <API token>` → the tenant it belongs to and its hash.
 pub fn bearer(req: &Request) -> Result<(ClientKey, TokenHash), AppError> {
@@ -28,10 +28,19 @@ pub fn bearer(req: &Request) -> Result<(ClientKey, TokenHash), AppError> {
         .ok_or(AppError::InvalidBearer)
 }
 
+/// With `?wait=N` (up to 60 s) an `awaiting` gate's answer is held until the gate changes or the
+/// wait ends; the tenant's object wakes the request, nothing polls.
 pub async fn gate(req: &Request, env: &Env, params: &[&str]) -> Result<Response, AppError> {
     let (tenant, bearer) = bearer(req)?;
     let key = parse_gate_key(params)?;
-    gate_store::send(env, &tenant, &GateCommand::GetGate { bearer, key }).await
+    let url = req.url().map_err(|e| AppError::Internal(e.to_string()))?;
+    let wait_seconds = parse_wait(url.query_pairs()).map_err(bad_query)?;
+    let command = GateCommand::GetGate {
+        bearer,
+        key,
+        wait_seconds,
+    };
+    gate_store::send(env, &tenant, &command).await
 }
 
 pub async fn list(req: &Request, env: &Env) -> Result<Response, AppError> {

@@ -11,11 +11,17 @@
 //! Sequence numbers are stored as text: SQLite integers cross into JavaScript as doubles, which
 //! cannot hold every int64.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures_channel::oneshot;
+use futures_util::future::select;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use worker::{
-    durable_object, Date, DurableObject, Env, Request, Response, Result, SqlStorage,
+    durable_object, Date, Delay, DurableObject, Env, Request, Response, Result, SqlStorage,
     SqlStorageValue, State,
 };
 
@@ -73,6 +79,9 @@ const SCHEMA: &[&str] = &[
 #[durable_object]
 pub struct TenantGates {
     state: State,
+    /// Requests waiting for a gate to change, by gate. In memory only: a waiter lives no longer
+    /// than its request, and the object stays in memory while a request is open.
+    waiters: RefCell<HashMap<String, Vec<oneshot::Sender<()>>>>,
 }
 
 impl DurableObject for TenantGates {
@@ -87,7 +96,10 @@ impl DurableObject for TenantGates {
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
             vec![SqlStorageValue::from(SCHEMA_VERSION.to_string())],
         );
-        TenantGates { state }
+        TenantGates {
+            state,
+            waiters: RefCell::new(HashMap::new()),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -98,11 +110,31 @@ impl DurableObject for TenantGates {
             Ok(c) => c,
             Err(e) => return http::error(&AppError::Internal(format!("bad gate command: {e}"))),
         };
-        let now_ms = Date::now().as_millis() as i64;
         let sql = self.state.storage().sql();
+        if let GateCommand::GetGate {
+            bearer,
+            key,
+            wait_seconds,
+        } = &command
+        {
+            if *wait_seconds > 0 {
+                if let Err(e) = self
+                    .wait_while_awaiting(&sql, bearer, key, *wait_seconds)
+                    .await
+                {
+                    return http::error(&e);
+                }
+            }
+        }
+        let now_ms = Date::now().as_millis() as i64;
         let outcome = run(&sql, command, now_ms);
-        if let Ok(Applied::RecordedDelivery) = outcome.as_ref().map(|(_, a)| *a) {
-            self.ensure_prune_alarm(now_ms).await;
+        if let Ok((_, effects)) = &outcome {
+            if let Some(key) = &effects.changed {
+                self.wake(key);
+            }
+            if effects.recorded_delivery {
+                self.ensure_prune_alarm(now_ms).await;
+            }
         }
         match outcome {
             Ok((response, _)) => Ok(response),
@@ -144,6 +176,37 @@ impl DurableObject for TenantGates {
 }
 
 impl TenantGates {
+    /// Holds a gate request while the gate is `awaiting`, until an update to it is applied or
+    /// `seconds` pass. The token is checked first, so an invalid one cannot hold a connection.
+    async fn wait_while_awaiting(
+        &self,
+        sql: &SqlStorage,
+        bearer: &TokenHash,
+        key: &GateKey,
+        seconds: u32,
+    ) -> std::result::Result<(), AppError> {
+        authorize(sql, bearer, Scope::GatesRead)?;
+        if gate_status(sql, key)? != Some(GatingStatus::Awaiting) {
+            return Ok(());
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.waiters
+            .borrow_mut()
+            .entry(waiter_key(key))
+            .or_default()
+            .push(sender);
+        let timeout = Delay::from(Duration::from_secs(u64::from(seconds)));
+        let _ = select(receiver, timeout).await;
+        Ok(())
+    }
+
+    fn wake(&self, key: &GateKey) {
+        let waiting = self.waiters.borrow_mut().remove(&waiter_key(key));
+        for sender in waiting.into_iter().flatten() {
+            let _ = sender.send(());
+        }
+    }
+
     async fn ensure_prune_alarm(&self, now_ms: i64) {
         let storage = self.state.storage();
         if let Ok(None) = storage.get_alarm().await {
@@ -152,14 +215,41 @@ impl TenantGates {
     }
 }
 
-/// Side effects the async shell must follow up on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Applied {
-    Nothing,
-    RecordedDelivery,
+/// What the async shell must follow up on after a command.
+#[derive(Debug, Default)]
+struct Effects {
+    /// A delivery id was stored: make sure the pruning alarm is set.
+    recorded_delivery: bool,
+    /// An update was applied to this gate: wake its waiters.
+    changed: Option<GateKey>,
 }
 
-type Outcome = std::result::Result<(Response, Applied), AppError>;
+type Outcome = std::result::Result<(Response, Effects), AppError>;
+
+fn waiter_key(key: &GateKey) -> String {
+    format!(
+        "{}\u{0}{}\u{0}{}",
+        key.pipeline.as_str(),
+        key.environment.as_str(),
+        key.sequence
+    )
+}
+
+fn gate_status(
+    sql: &SqlStorage,
+    key: &GateKey,
+) -> std::result::Result<Option<GatingStatus>, AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        status: String,
+    }
+    let rows: Vec<Row> = query(
+        sql,
+        "SELECT status FROM gates WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
+        key_params(key),
+    )?;
+    Ok(rows.first().and_then(|r| GatingStatus::parse(&r.status)))
+}
 
 /// Runs one command synchronously against SQLite.
 fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64) -> Outcome {
@@ -193,8 +283,8 @@ fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64) -> Outcome {
     }
 }
 
-fn plain(response: Response) -> (Response, Applied) {
-    (response, Applied::Nothing)
+fn plain(response: Response) -> (Response, Effects) {
+    (response, Effects::default())
 }
 
 fn authorize(
@@ -253,7 +343,7 @@ fn apply_update(
     now: &str,
     now_ms: i64,
 ) -> Outcome {
-    let mut applied = Applied::Nothing;
+    let mut effects = Effects::default();
     if let Some(id) = delivery_id {
         let seen: Vec<Value> = query(
             sql,
@@ -268,7 +358,7 @@ fn apply_update(
             "INSERT INTO deliveries (id, received_ms) VALUES (?, ?)",
             vec![id.into(), SqlStorageValue::from(now_ms as f64)],
         )?;
-        applied = Applied::RecordedDelivery;
+        effects.recorded_delivery = true;
     }
 
     let stored: Option<StoredGate> = query(
@@ -342,6 +432,7 @@ fn apply_update(
                    source = excluded.source, last_seen = excluded.last_seen, last_event_id = excluded.last_event_id",
                 params,
             )?;
+            effects.changed = Some(update.key.clone());
             outcome_response("applied", Some(event_id as u64))?
         }
         Decision::Stale | Decision::Duplicate => {
@@ -370,7 +461,7 @@ fn apply_update(
             )?
         }
     };
-    Ok((response, applied))
+    Ok((response, effects))
 }
 
 fn outcome_response(

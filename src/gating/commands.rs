@@ -11,6 +11,8 @@ use super::callback::{GateId, GateKey, GateUpdate, GatingStatus};
 use crate::api_tokens::{Scope, TokenHash};
 
 pub const DEFAULT_PAGE: u32 = 50;
+/// The longest a gate request may wait for a decision.
+pub const MAX_WAIT_SECONDS: u32 = 60;
 pub const MAX_PAGE: u32 = 200;
 pub const DEFAULT_EVENTS: u32 = 100;
 pub const MAX_EVENTS: u32 = 1000;
@@ -46,6 +48,9 @@ pub enum GateCommand {
     GetGate {
         bearer: TokenHash,
         key: GateKey,
+        /// Hold the answer up to this long while the gate is `awaiting` (0: answer at once).
+        #[serde(default)]
+        wait_seconds: u32,
     },
     ListGates {
         bearer: TokenHash,
@@ -152,6 +157,20 @@ pub fn parse_events_query<'a>(
     Ok((since, limit))
 }
 
+/// Parses `wait` (seconds, 0 to [`MAX_WAIT_SECONDS`]; absent: 0).
+pub fn parse_wait<'a>(
+    mut pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+) -> Result<u32, (&'static str, String)> {
+    match pairs.find(|(k, _)| k == "wait") {
+        None => Ok(0),
+        Some((_, v)) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n <= MAX_WAIT_SECONDS)
+            .ok_or(("wait", format!("must be 0 to {MAX_WAIT_SECONDS} seconds"))),
+    }
+}
+
 fn parse_limit(raw: &str, max: u32) -> Result<u32, String> {
     raw.parse::<u32>()
         .ok()
@@ -203,6 +222,14 @@ mod tests {
             parse_gate_filter(pairs("cursor=abc")).unwrap_err().0,
             "cursor"
         );
+    }
+
+    #[test]
+    fn wait_is_bounded() {
+        assert_eq!(parse_wait(pairs("")).unwrap(), 0);
+        assert_eq!(parse_wait(pairs("wait=60")).unwrap(), 60);
+        assert_eq!(parse_wait(pairs("wait=61")).unwrap_err().0, "wait");
+        assert_eq!(parse_wait(pairs("wait=-1")).unwrap_err().0, "wait");
     }
 
     #[test]

@@ -10,3 +10,4 @@ mod harness;
 mod lifecycle;
 mod request_auth;
 mod routing;
+mod waiting;
