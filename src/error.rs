@@ -33,6 +33,8 @@ pub enum AppError {
     InsufficientScope { needed: &'static str },
     /// A dependency is down; the client should retry (Jira does on 503).
     Unavailable { code: &'static str, message: String },
+    /// The request is well formed but the tenant's Jira would not take it.
+    Unprocessable { code: &'static str, message: String },
     /// The tenant's Jira refused or failed a call the app made for this request.
     BadGateway { code: &'static str, message: String },
     /// Something on our side failed; the detail goes to the log only.
@@ -58,6 +60,7 @@ impl AppError {
             AppError::InsufficientScope { .. } => 403,
             AppError::Unavailable { .. } => 503,
             AppError::BadGateway { .. } => 502,
+            AppError::Unprocessable { .. } => 422,
             AppError::InvalidConfig(_) | AppError::Internal(_) => 500,
         }
     }
@@ -72,7 +75,8 @@ impl AppError {
             AppError::InvalidConfig(e) => ("invalid_configuration", e.to_string()),
             AppError::BadRequest { code, message }
             | AppError::Unavailable { code, message }
-            | AppError::BadGateway { code, message } => (*code, message.clone()),
+            | AppError::BadGateway { code, message }
+            | AppError::Unprocessable { code, message } => (*code, message.clone()),
             AppError::InvalidPayload(e) => {
                 ("invalid_payload", format!("{}: {}", e.field, e.reason))
             }

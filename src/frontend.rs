@@ -15,7 +15,10 @@ use crate::https_url::HttpsUrl;
 use crate::request_log::RequestLog;
 use crate::routes::{self, Route};
 use crate::tenant_store::TenantStore;
-use crate::{callback_routes, connection_routes, gates_api, http, lifecycle_routes, tokens_api};
+use crate::{
+    callback_routes, connection_routes, deployments_api, gates_api, http, lifecycle_routes,
+    tokens_api,
+};
 
 pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
     let started = Date::now().as_millis();
@@ -78,6 +81,7 @@ async fn dispatch(
         Route::Events => gates_api::events(req, env).await,
         Route::Tokens => tokens_api::tokens(req, env, ctx).await,
         Route::Token => tokens_api::revoke(req, env, ctx, &params).await,
+        Route::Deployments => deployments_api::submit(req, env, ctx).await,
     }
 }
 

@@ -16,9 +16,10 @@ pub struct JiraClient<'a> {
     tenant: &'a TenantRecord,
 }
 
-/// Jira's answer: status and body.
+/// Jira's answer: status, `Retry-After` (seconds) when given, and the body.
 pub struct JiraResponse {
     pub status: u16,
+    pub retry_after: Option<u64>,
     pub body: Vec<u8>,
 }
 
@@ -72,6 +73,12 @@ impl<'a> JiraClient<'a> {
         })?;
         Ok(JiraResponse {
             status: response.status_code(),
+            retry_after: response
+                .headers()
+                .get("Retry-After")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse().ok()),
             body: response.bytes().await.unwrap_or_default(),
         })
     }

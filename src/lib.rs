@@ -10,6 +10,7 @@
 pub mod api_tokens;
 pub mod config;
 pub mod connect;
+pub mod deployments;
 pub mod descriptor;
 pub mod error;
 pub mod gating;
@@ -22,6 +23,7 @@ mod app_context;
 mod callback_routes;
 mod connect_auth;
 mod connection_routes;
+mod deployments_api;
 mod frontend;
 mod gate_store;
 mod gates_api;

@@ -23,6 +23,7 @@ pub enum Route {
     Tokens,
     /// `{id}`
     Token,
+    Deployments,
 }
 
 /// Every route with the methods it serves. `HEAD` is served wherever `GET` is.
@@ -60,6 +61,7 @@ const ROUTES: &[(&str, &[&str], Route)] = &[
     ("/api/v1/events", &["GET"], Route::Events),
     ("/api/v1/tokens", &["GET", "POST"], Route::Tokens),
     ("/api/v1/tokens/{}", &["DELETE"], Route::Token),
+    ("/api/v1/deployments", &["POST"], Route::Deployments),
 ];
 
 /// The route for `path` and its `{}` segments, still percent-encoded as sent.

@@ -7,7 +7,8 @@
 //! worker answers Jira 204 only for updates that are stored. Event ids come from an
 //! AUTOINCREMENT key: monotonic and never reused, even after rows are deleted.
 //!
-//! Schema version 1 is created in the constructor; later versions migrate from `meta`.
+//! The schema is created in the constructor (version 1) and migrated from `meta.schema_version`
+//! (version 2 adds the pipeline-reported `deployment_state`).
 //! Sequence numbers are stored as text: SQLite integers cross into JavaScript as doubles, which
 //! cannot hold every int64.
 
@@ -35,7 +36,7 @@ use crate::http;
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "TENANT_GATES";
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// How long a delivery id is remembered: Jira retries for well under a day.
 const DELIVERY_RETENTION_MS: i64 = 48 * 3600 * 1000;
 
@@ -92,10 +93,9 @@ impl DurableObject for TenantGates {
                 worker::console_error!("TenantGates schema: {e}");
             }
         }
-        let _ = sql.exec(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-            vec![SqlStorageValue::from(SCHEMA_VERSION.to_string())],
-        );
+        if let Err(e) = migrate(&sql) {
+            worker::console_error!("TenantGates migration: {e:?}");
+        }
         TenantGates {
             state,
             waiters: RefCell::new(HashMap::new()),
@@ -215,6 +215,44 @@ impl TenantGates {
     }
 }
 
+/// Brings a version-1 schema (or a fresh one) up to [`SCHEMA_VERSION`].
+fn migrate(sql: &SqlStorage) -> std::result::Result<(), AppError> {
+    exec(
+        sql,
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')",
+        vec![],
+    )?;
+    #[derive(Deserialize)]
+    struct Version {
+        value: String,
+    }
+    let version: i64 = query::<Version>(
+        sql,
+        "SELECT value FROM meta WHERE key = 'schema_version'",
+        vec![],
+    )?
+    .first()
+    .and_then(|v| v.value.parse().ok())
+    .unwrap_or(1);
+    if version < 2 {
+        exec(
+            sql,
+            "ALTER TABLE gates ADD COLUMN deployment_state TEXT",
+            vec![],
+        )?;
+        exec(
+            sql,
+            "ALTER TABLE events ADD COLUMN deployment_state TEXT",
+            vec![],
+        )?;
+    }
+    exec(
+        sql,
+        "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+        vec![SCHEMA_VERSION.to_string().into()],
+    )
+}
+
 /// What the async shell must follow up on after a command.
 #[derive(Debug, Default)]
 struct Effects {
@@ -274,6 +312,10 @@ fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64) -> Outcome {
         } => create_token(sql, &id, &name, &scopes, &hash, &now).map(plain),
         GateCommand::ListTokens => list_tokens(sql).map(plain),
         GateCommand::RevokeToken { id } => revoke_token(sql, &id, &now).map(plain),
+        GateCommand::Authorize { .. } => Ok(plain(empty(204)?)),
+        GateCommand::RecordSubmission { key, gated, state } => {
+            record_submission(sql, &key, gated, &state, &now).map(plain)
+        }
         GateCommand::Uninstall => {
             for table in ["tokens", "gates", "events", "deliveries"] {
                 exec(sql, &format!("DELETE FROM {table}"), vec![])?;
@@ -325,6 +367,7 @@ struct StoredGate {
     last_seen: String,
     stale_deliveries: f64,
     last_event_id: f64,
+    deployment_state: Option<String>,
 }
 
 fn key_params(key: &GateKey) -> Vec<SqlStorageValue> {
@@ -372,7 +415,11 @@ fn apply_update(
         .as_ref()
         .and_then(|g| serde_json::from_str(&g.details).ok())
         .unwrap_or_default();
-    let current = match &stored {
+    // A gate recorded at submission is a placeholder: anything Jira says supersedes it.
+    let current = match stored
+        .as_ref()
+        .filter(|g| g.source != UpdateSource::Submitted.as_str())
+    {
         Some(g) => Some(Current {
             status: GatingStatus::parse(&g.status).ok_or_else(|| corrupt("status"))?,
             updated_at: DateTime::parse_from_rfc3339(&g.updated_at)
@@ -485,6 +532,8 @@ struct GateView {
     last_seen: String,
     stale_deliveries: u64,
     last_event_id: u64,
+    /// The last state the pipeline reported through `POST /api/v1/deployments`.
+    deployment_state: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<EventView>>,
 }
@@ -503,6 +552,7 @@ impl From<StoredGate> for GateView {
             last_seen: g.last_seen,
             stale_deliveries: g.stale_deliveries as u64,
             last_event_id: g.last_event_id as u64,
+            deployment_state: g.deployment_state,
             history: None,
         }
     }
@@ -519,6 +569,7 @@ struct StoredEvent {
     details: String,
     source: String,
     recorded_at: String,
+    deployment_state: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -533,6 +584,8 @@ struct EventView {
     details: Value,
     source: String,
     recorded_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployment_state: Option<String>,
 }
 
 impl From<StoredEvent> for EventView {
@@ -547,8 +600,92 @@ impl From<StoredEvent> for EventView {
             details: serde_json::from_str(&e.details).unwrap_or(Value::Array(vec![])),
             source: e.source,
             recorded_at: e.recorded_at,
+            deployment_state: e.deployment_state,
         }
     }
+}
+
+/// Records a submission Jira accepted. A new gated deployment becomes an `awaiting` gate
+/// (source `submitted`); a report on a known gate updates its `deploymentState` and adds it to the
+/// history; a report on an unknown, ungated deployment records nothing. Answers the gate or null.
+fn record_submission(
+    sql: &SqlStorage,
+    key: &GateKey,
+    gated: bool,
+    state: &str,
+    now: &str,
+) -> std::result::Result<Response, AppError> {
+    let status = gate_status(sql, key)?;
+    let event_status = match (status, gated) {
+        (Some(current), _) => current,
+        (None, true) => GatingStatus::Awaiting,
+        (None, false) => {
+            return http::json(200, &json!({"gate": null}), &[]).map_err(internal);
+        }
+    };
+    #[derive(Deserialize)]
+    struct Inserted {
+        id: f64,
+    }
+    let mut params = key_params(key);
+    params.extend([
+        event_status.as_str().into(),
+        now.into(),
+        "[]".into(),
+        UpdateSource::Submitted.as_str().into(),
+        now.into(),
+        state.into(),
+    ]);
+    let event_id = query::<Inserted>(
+        sql,
+        "INSERT INTO events (pipeline_id, environment_id, sequence, status, updated_at, details, source, recorded_at, deployment_state)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        params,
+    )?
+    .first()
+    .map(|r| r.id)
+    .ok_or_else(|| AppError::Internal("event insert returned no id".into()))?;
+    if status.is_some() {
+        let mut params = vec![
+            SqlStorageValue::from(state),
+            now.into(),
+            SqlStorageValue::from(event_id),
+        ];
+        params.extend(key_params(key));
+        exec(
+            sql,
+            "UPDATE gates SET deployment_state = ?, last_seen = ?, last_event_id = ?
+             WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
+            params,
+        )?;
+    } else {
+        let mut params = key_params(key);
+        params.extend([
+            GatingStatus::Awaiting.as_str().into(),
+            now.into(),
+            "[]".into(),
+            UpdateSource::Submitted.as_str().into(),
+            now.into(),
+            now.into(),
+            SqlStorageValue::from(event_id),
+            state.into(),
+        ]);
+        exec(
+            sql,
+            "INSERT INTO gates (pipeline_id, environment_id, sequence, status, updated_at, details, source, first_seen, last_seen, last_event_id, deployment_state)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params,
+        )?;
+    }
+    let gate: StoredGate = query(
+        sql,
+        "SELECT * FROM gates WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
+        key_params(key),
+    )?
+    .into_iter()
+    .next()
+    .ok_or_else(|| AppError::Internal("recorded gate vanished".into()))?;
+    http::json(200, &json!({"gate": GateView::from(gate)}), &[]).map_err(internal)
 }
 
 fn get_gate(sql: &SqlStorage, key: &GateKey) -> std::result::Result<Response, AppError> {

@@ -73,6 +73,18 @@ pub enum GateCommand {
     },
     /// The tenant uninstalled: drop its tokens and gate data.
     Uninstall,
+    /// Checks a bearer token for a scope (before the worker acts on the tenant's behalf).
+    Authorize {
+        bearer: TokenHash,
+        scope: Scope,
+    },
+    /// Jira accepted a deployment this app submitted: record the gate (as `awaiting`, until
+    /// anything from Jira supersedes it) or the pipeline's reported state.
+    RecordSubmission {
+        key: GateKey,
+        gated: bool,
+        state: String,
+    },
 }
 
 impl GateCommand {
@@ -82,6 +94,7 @@ impl GateCommand {
             GateCommand::GetGate { bearer, .. }
             | GateCommand::ListGates { bearer, .. }
             | GateCommand::Events { bearer, .. } => Some((bearer, Scope::GatesRead)),
+            GateCommand::Authorize { bearer, scope } => Some((bearer, *scope)),
             _ => None,
         }
     }

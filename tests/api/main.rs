@@ -4,6 +4,7 @@
 mod support;
 
 mod configuration;
+mod deployments;
 mod descriptor;
 mod gates;
 mod harness;

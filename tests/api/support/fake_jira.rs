@@ -47,6 +47,8 @@ struct SiteState {
     /// Deployments by (pipelineId, environmentId, deploymentSequenceNumber).
     deployments: HashMap<(String, String, i64), Value>,
     gating: HashMap<(String, String, i64), Value>,
+    /// Issue keys this site does not know (reported in `unknownIssueKeys`).
+    unknown_issue_keys: Vec<String>,
 }
 
 pub struct FakeJira {
@@ -126,6 +128,23 @@ impl FakeJira {
             .insert((pipeline.into(), environment.into(), seq), status);
     }
 
+    /// Makes the site report `key` as an unknown issue key.
+    pub fn forget_issue_key(&self, key: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .unknown_issue_keys
+            .push(key.into());
+    }
+
+    /// The bulk requests the site accepted or refused, in order.
+    pub fn bulk_requests(&self) -> Vec<JiraRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.received.path() == "/rest/deployments/0.1/bulk")
+            .collect()
+    }
+
     pub fn deployment(&self, pipeline: &str, environment: &str, seq: i64) -> Option<Value> {
         self.state
             .lock()
@@ -177,6 +196,8 @@ impl SiteState {
             );
         };
         let mut accepted = Vec::new();
+        let mut rejected: Vec<Value> = Vec::new();
+        let mut unknown: Vec<String> = Vec::new();
         for d in deployments {
             let key = (
                 d["pipeline"]["id"].as_str().unwrap_or_default().to_owned(),
@@ -190,6 +211,34 @@ impl SiteState {
                 c.iter()
                     .any(|c| c["command"] == "initiate_deployment_gating")
             });
+            let keys: Vec<String> = d["associations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["associationType"] == "issueIdOrKeys")
+                .flat_map(|a| a["values"].as_array().cloned().unwrap_or_default())
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            let key_json = json!({"pipelineId": key.0, "environmentId": key.1,
+                                  "deploymentSequenceNumber": key.2});
+            if gated && d["state"] != "pending" {
+                rejected.push(json!({"key": key_json, "errors": [{"message":
+                    "Deployment gating can only be initiated for deployments in the pending state"}]}));
+                continue;
+            }
+            let missing: Vec<String> = keys
+                .iter()
+                .filter(|k| self.unknown_issue_keys.contains(k))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                unknown.extend(missing);
+                if keys.iter().all(|k| self.unknown_issue_keys.contains(k)) {
+                    rejected.push(json!({"key": key_json, "errors": [{"message":
+                        "None of the associated issues exist"}]}));
+                    continue;
+                }
+            }
             if gated {
                 self.gating.entry(key.clone()).or_insert_with(|| {
                     json!({"gatingStatus": "awaiting", "pipelineId": key.0, "environmentId": key.1,
@@ -202,8 +251,8 @@ impl SiteState {
         }
         Answer::json(
             202,
-            &json!({"acceptedDeployments": accepted, "rejectedDeployments": [],
-                    "unknownIssueKeys": [], "unknownAssociations": []}),
+            &json!({"acceptedDeployments": accepted, "rejectedDeployments": rejected,
+                    "unknownIssueKeys": unknown, "unknownAssociations": []}),
         )
     }
 }
