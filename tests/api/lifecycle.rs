@@ -365,8 +365,15 @@ fn secrets_and_tokens_never_reach_the_log() {
     assert_eq!(jira.connection_with(&worker, &token).status, 200);
     let query_token = jira.request_token("GET", "/api/v1/connection");
     worker.get(&format!("/api/v1/connection?jwt={query_token}"));
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let log = worker.log();
+    // wrangler flushes worker output asynchronously: wait for both connection lines.
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = worker.log();
+        if log.matches("\"path\":\"/api/v1/connection\"").count() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert!(log.contains(&jira.client_key), "the tenant is logged");
     assert!(
         !log.contains(&jira.shared_secret()),
