@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::gating::reconcile::{Schedule, DEFAULT_HORIZON_HOURS, DEFAULT_SCHEDULE};
 use crate::https_url::HttpsUrl;
 
 /// Default `APP_KEY`: also the Connect app key Jira stores the tenant's install under.
@@ -30,6 +31,8 @@ pub struct Config {
     pub install_keys_url: HttpsUrl,
     pub vendor_name: String,
     pub vendor_url: HttpsUrl,
+    /// When the reconciler asks Jira about gates still awaiting.
+    pub reconcile: Schedule,
 }
 
 /// A setting that breaks its rule. Names the variable so an operator can fix it.
@@ -80,6 +83,25 @@ impl Config {
             "VENDOR_URL",
             &read("VENDOR_URL").unwrap_or(DEFAULT_VENDOR_URL.into()),
         )?;
+        let horizon = match read("RECONCILE_HORIZON_HOURS") {
+            None => DEFAULT_HORIZON_HOURS,
+            Some(raw) => raw.parse().map_err(|_| ConfigError {
+                setting: "RECONCILE_HORIZON_HOURS",
+                reason: "must be a whole number of hours".into(),
+            })?,
+        };
+        let reconcile = Schedule::parse(
+            &read("RECONCILE_SCHEDULE").unwrap_or(DEFAULT_SCHEDULE.into()),
+            horizon,
+        )
+        .map_err(|reason| ConfigError {
+            setting: if reason.contains("horizon") {
+                "RECONCILE_HORIZON_HOURS"
+            } else {
+                "RECONCILE_SCHEDULE"
+            },
+            reason,
+        })?;
         Ok(Config {
             app_key,
             app_name,
@@ -88,6 +110,7 @@ impl Config {
             install_keys_url,
             vendor_name,
             vendor_url,
+            reconcile,
         })
     }
 }
@@ -343,6 +366,28 @@ mod tests {
             failing_setting(&[("APP_NAME", &"n".repeat(256))]),
             "APP_NAME"
         );
+    }
+
+    #[test]
+    fn reconcile_settings_are_validated() {
+        assert_eq!(config(&[]).unwrap().reconcile, Schedule::default());
+        assert_eq!(
+            failing_setting(&[("RECONCILE_SCHEDULE", "soon")]),
+            "RECONCILE_SCHEDULE"
+        );
+        assert_eq!(
+            failing_setting(&[("RECONCILE_HORIZON_HOURS", "-1")]),
+            "RECONCILE_HORIZON_HOURS"
+        );
+        assert_eq!(
+            failing_setting(&[("RECONCILE_HORIZON_HOURS", "0")]),
+            "RECONCILE_HORIZON_HOURS"
+        );
+        assert!(config(&[
+            ("RECONCILE_SCHEDULE", "1,2"),
+            ("RECONCILE_HORIZON_HOURS", "1")
+        ])
+        .is_ok());
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The worker's side of the `TenantGates` protocol: one stub per tenant, commands as JSON.
 
-use worker::{Env, Method, Request, RequestInit, Response};
+use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
 use crate::connect::credentials::ClientKey;
 use crate::error::AppError;
 use crate::gating::commands::GateCommand;
 use crate::tenant_gates_do::BINDING;
+
+/// Names the tenant on every command, so the object knows whose Jira to ask.
+pub const CLIENT_KEY_HEADER: &str = "X-Client-Key";
 
 /// Sends `command` to the tenant's object. Its answer (success or a JSON error) is returned as
 /// is; an object that cannot be reached is a 503 so callers (Jira included) retry.
@@ -19,8 +22,14 @@ pub async fn send(
         .and_then(|ns| ns.get_by_name(tenant.as_str()))
         .map_err(|e| AppError::Internal(format!("gate store stub: {e}")))?;
     let body = serde_json::to_string(command).map_err(|e| AppError::Internal(e.to_string()))?;
+    let headers = Headers::new();
+    headers
+        .set(CLIENT_KEY_HEADER, tenant.as_str())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
     let request = Request::new_with_init("https://tenant-gates/command", &init)
         .map_err(|e| AppError::Internal(e.to_string()))?;
     stub.fetch_with_request(request).await.map_err(|e| {

@@ -22,16 +22,24 @@ use futures_util::future::select;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use worker::{
-    durable_object, Date, Delay, DurableObject, Env, Request, Response, Result, SqlStorage,
+    durable_object, Date, Delay, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
     SqlStorageValue, State,
 };
 
 use crate::api_tokens::{Scope, TokenHash};
+use crate::config::Config;
+use crate::connect::credentials::ClientKey;
 use crate::error::AppError;
+use crate::gate_store::CLIENT_KEY_HEADER;
+use crate::gating::callback::{parse_callback, GateId};
 use crate::gating::callback::{GateKey, GateUpdate, GatingStatus};
 use crate::gating::commands::{encode_cursor, GateCommand, GateFilter, UpdateSource};
 use crate::gating::ordering::{decide, Current, Decision};
+use crate::gating::reconcile::{gating_status_path, Schedule};
 use crate::http;
+use crate::jira_client::JiraClient;
+use crate::tenant::TenantRecord;
+use crate::tenant_store::TenantStore;
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "TENANT_GATES";
@@ -80,13 +88,17 @@ const SCHEMA: &[&str] = &[
 #[durable_object]
 pub struct TenantGates {
     state: State,
+    env: Env,
+    /// From `[vars]`, read once per object instance.
+    schedule: Schedule,
+    app_key: String,
     /// Requests waiting for a gate to change, by gate. In memory only: a waiter lives no longer
     /// than its request, and the object stays in memory while a request is open.
     waiters: RefCell<HashMap<String, Vec<oneshot::Sender<()>>>>,
 }
 
 impl DurableObject for TenantGates {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         for statement in SCHEMA {
             if let Err(e) = sql.exec(statement, None) {
@@ -96,8 +108,20 @@ impl DurableObject for TenantGates {
         if let Err(e) = migrate(&sql) {
             worker::console_error!("TenantGates migration: {e:?}");
         }
+        let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
+        let (schedule, app_key) = match config {
+            Ok(c) => (c.reconcile, c.app_key.as_str().to_owned()),
+            // The worker refuses every request with an invalid config; nothing reaches us then.
+            Err(e) => {
+                worker::console_error!("TenantGates config: {e}");
+                (Schedule::default(), String::new())
+            }
+        };
         TenantGates {
             state,
+            env,
+            schedule,
+            app_key,
             waiters: RefCell::new(HashMap::new()),
         }
     }
@@ -111,6 +135,13 @@ impl DurableObject for TenantGates {
             Err(e) => return http::error(&AppError::Internal(format!("bad gate command: {e}"))),
         };
         let sql = self.state.storage().sql();
+        // The object's name is its tenant's clientKey; the reconciler needs it to find the tenant.
+        if let Ok(Some(client_key)) = req.headers().get(CLIENT_KEY_HEADER) {
+            let _ = sql.exec(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('client_key', ?)",
+                vec![client_key.into()],
+            );
+        }
         if let GateCommand::GetGate {
             bearer,
             key,
@@ -127,13 +158,13 @@ impl DurableObject for TenantGates {
             }
         }
         let now_ms = Date::now().as_millis() as i64;
-        let outcome = run(&sql, command, now_ms);
+        let outcome = run(&sql, command, now_ms, &self.schedule);
         if let Ok((_, effects)) = &outcome {
             if let Some(key) = &effects.changed {
                 self.wake(key);
             }
-            if effects.recorded_delivery {
-                self.ensure_prune_alarm(now_ms).await;
+            if effects.rearm {
+                self.arm_alarm(&sql).await;
             }
         }
         match outcome {
@@ -147,7 +178,8 @@ impl DurableObject for TenantGates {
         }
     }
 
-    /// Forgets delivery ids past the retention window; re-arms while any remain.
+    /// Forgets delivery ids past the retention window, asks Jira about gates due for a check,
+    /// and re-arms for whichever comes next.
     async fn alarm(&self) -> Result<Response> {
         let now_ms = Date::now().as_millis() as i64;
         let sql = self.state.storage().sql();
@@ -157,20 +189,10 @@ impl DurableObject for TenantGates {
                 (now_ms - DELIVERY_RETENTION_MS) as f64,
             )],
         )?;
-        #[derive(Deserialize)]
-        struct Oldest {
-            oldest: Option<f64>,
+        if let Err(e) = self.reconcile_due(&sql, now_ms).await {
+            worker::console_error!("TenantGates reconcile: {e:?}");
         }
-        let oldest = sql
-            .exec("SELECT MIN(received_ms) AS oldest FROM deliveries", None)?
-            .one::<Oldest>()?
-            .oldest;
-        if let Some(oldest) = oldest {
-            self.state
-                .storage()
-                .set_alarm(oldest as i64 + DELIVERY_RETENTION_MS)
-                .await?;
-        }
+        self.arm_alarm(&sql).await;
         Response::empty()
     }
 }
@@ -207,11 +229,162 @@ impl TenantGates {
         }
     }
 
-    async fn ensure_prune_alarm(&self, now_ms: i64) {
-        let storage = self.state.storage();
-        if let Ok(None) = storage.get_alarm().await {
-            let _ = storage.set_alarm(now_ms + DELIVERY_RETENTION_MS).await;
+    /// Sets the alarm for the earliest of: the oldest delivery id expiring, the next gate check.
+    async fn arm_alarm(&self, sql: &SqlStorage) {
+        #[derive(Deserialize)]
+        struct Next {
+            next: Option<f64>,
         }
+        let next = query::<Next>(
+            sql,
+            &format!(
+                "SELECT MIN(t) AS next FROM (
+                   SELECT MIN(received_ms) + {DELIVERY_RETENTION_MS} AS t FROM deliveries
+                   UNION ALL SELECT MIN(next_check_ms) FROM gates)"
+            ),
+            vec![],
+        )
+        .ok()
+        .and_then(|rows| rows.first().and_then(|r| r.next));
+        // An i64 would be taken as an offset from now; the alarm time is absolute.
+        let at = next.and_then(|ms| DateTime::<Utc>::from_timestamp_millis(ms as i64));
+        if let Some(at) = at {
+            if let Err(e) = self.state.storage().set_alarm(at).await {
+                worker::console_error!("TenantGates alarm: {e}");
+            }
+        }
+    }
+
+    /// Asks Jira for the gating status of every gate due for a check (at most 25 per alarm) and
+    /// applies what it says exactly as a callback would (source `reconciled`). A 404 or an error
+    /// leaves the gate as it is, with a note in its history. Waiters are woken by applied
+    /// updates.
+    async fn reconcile_due(
+        &self,
+        sql: &SqlStorage,
+        now_ms: i64,
+    ) -> std::result::Result<(), AppError> {
+        #[derive(Deserialize)]
+        struct Due {
+            pipeline_id: String,
+            environment_id: String,
+            sequence: String,
+            first_seen: String,
+            checks: f64,
+        }
+        let due: Vec<Due> = query(
+            sql,
+            "SELECT pipeline_id, environment_id, sequence, first_seen, checks FROM gates
+             WHERE next_check_ms IS NOT NULL AND next_check_ms <= ? ORDER BY next_check_ms LIMIT 25",
+            vec![SqlStorageValue::from(now_ms as f64)],
+        )?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let tenant = self.tenant(sql).await;
+        let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or_default();
+        for gate in due {
+            let key = GateKey {
+                pipeline: GateId::parse(&gate.pipeline_id).map_err(|_| corrupt("pipeline_id"))?,
+                environment: GateId::parse(&gate.environment_id)
+                    .map_err(|_| corrupt("environment_id"))?,
+                sequence: gate.sequence.parse().map_err(|_| corrupt("sequence"))?,
+            };
+            let note = match &tenant {
+                None => {
+                    Some("not checked: the tenant has no shared secret (uninstalled?)".to_owned())
+                }
+                Some(tenant) => {
+                    let client = JiraClient::new(&self.app_key, tenant);
+                    match client
+                        .send(Method::Get, &gating_status_path(&key), None, now)
+                        .await
+                    {
+                        Ok(answer) if answer.status == 200 => match parse_callback(&answer.body) {
+                            Ok(update) if update.key == key => {
+                                let (_, effects) = apply_update(
+                                    sql,
+                                    &update,
+                                    None,
+                                    UpdateSource::Reconciled,
+                                    &rfc3339(now_ms),
+                                    now_ms,
+                                    &self.schedule,
+                                )?;
+                                if effects.changed.is_some() {
+                                    self.wake(&key);
+                                }
+                                None
+                            }
+                            Ok(_) => {
+                                Some("Jira answered with another deployment's status".to_owned())
+                            }
+                            Err(e) => Some(format!(
+                                "Jira's gating status was unreadable ({}: {})",
+                                e.field, e.reason
+                            )),
+                        },
+                        Ok(answer) if answer.status == 404 => {
+                            Some("Jira has no gating status for this deployment (404)".to_owned())
+                        }
+                        Ok(answer) => Some(format!("Jira answered {}", answer.status)),
+                        Err(_) => Some("Jira could not be reached".to_owned()),
+                    }
+                }
+            };
+            let still_awaiting = gate_status(sql, &key)? == Some(GatingStatus::Awaiting);
+            let checks = gate.checks as u32 + 1;
+            let first_seen_ms = DateTime::parse_from_rfc3339(&gate.first_seen)
+                .map(|t| t.timestamp_millis())
+                .unwrap_or(now_ms);
+            let next = still_awaiting
+                .then(|| self.schedule.next_check_ms(checks, first_seen_ms, now_ms))
+                .flatten();
+            let note = match (note, still_awaiting && next.is_none()) {
+                (Some(n), true) => Some(format!("{n}; reconciler stopped: horizon reached")),
+                (None, true) => Some("reconciler stopped: horizon reached".to_owned()),
+                (n, false) => n,
+            };
+            if let Some(note) = note {
+                add_note(sql, &key, &note, &rfc3339(now_ms))?;
+            }
+            let mut params = vec![
+                SqlStorageValue::from(f64::from(checks)),
+                next.map_or(SqlStorageValue::Null, |n| SqlStorageValue::from(n as f64)),
+            ];
+            params.extend(key_params(&key));
+            exec(
+                sql,
+                "UPDATE gates SET checks = ?, next_check_ms = ?
+                 WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
+                params,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The tenant's record, found by the clientKey the worker stamps on its commands.
+    async fn tenant(&self, sql: &SqlStorage) -> Option<TenantRecord> {
+        #[derive(Deserialize)]
+        struct Meta {
+            value: String,
+        }
+        let client_key = query::<Meta>(
+            sql,
+            "SELECT value FROM meta WHERE key = 'client_key'",
+            vec![],
+        )
+        .ok()?
+        .into_iter()
+        .next()?;
+        let client_key = ClientKey::parse(&client_key.value).ok()?;
+        let store = TenantStore::open(&self.env).ok()?;
+        store
+            .get(&client_key)
+            .await
+            .ok()
+            .flatten()
+            .filter(|t| t.shared_secret.is_some())
     }
 }
 
@@ -245,6 +418,17 @@ fn migrate(sql: &SqlStorage) -> std::result::Result<(), AppError> {
             "ALTER TABLE events ADD COLUMN deployment_state TEXT",
             vec![],
         )?;
+        exec(
+            sql,
+            "ALTER TABLE gates ADD COLUMN next_check_ms INTEGER",
+            vec![],
+        )?;
+        exec(
+            sql,
+            "ALTER TABLE gates ADD COLUMN checks INTEGER NOT NULL DEFAULT 0",
+            vec![],
+        )?;
+        exec(sql, "ALTER TABLE events ADD COLUMN note TEXT", vec![])?;
     }
     exec(
         sql,
@@ -256,13 +440,58 @@ fn migrate(sql: &SqlStorage) -> std::result::Result<(), AppError> {
 /// What the async shell must follow up on after a command.
 #[derive(Debug, Default)]
 struct Effects {
-    /// A delivery id was stored: make sure the pruning alarm is set.
-    recorded_delivery: bool,
-    /// An update was applied to this gate: wake its waiters.
+    /// A delivery id or a gate check was scheduled: re-arm the alarm.
+    rearm: bool,
+    /// An update gave this gate a new status: wake its waiters.
     changed: Option<GateKey>,
 }
 
 type Outcome = std::result::Result<(Response, Effects), AppError>;
+
+/// An `awaiting` gate gets its first reconciler check (unless one is planned); a decided gate
+/// needs none.
+fn plan_check(
+    sql: &SqlStorage,
+    key: &GateKey,
+    now_ms: i64,
+    schedule: &Schedule,
+) -> std::result::Result<(), AppError> {
+    let first = schedule
+        .next_check_ms(0, now_ms, now_ms)
+        .map_or(SqlStorageValue::Null, |t| SqlStorageValue::from(t as f64));
+    let mut params = vec![first];
+    params.extend(key_params(key));
+    exec(
+        sql,
+        "UPDATE gates SET next_check_ms = CASE WHEN status = 'awaiting'
+           THEN COALESCE(next_check_ms, ?) ELSE NULL END
+         WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
+        params,
+    )
+}
+
+/// A history entry that changes nothing: what the reconciler learned (or failed to).
+fn add_note(
+    sql: &SqlStorage,
+    key: &GateKey,
+    note: &str,
+    now: &str,
+) -> std::result::Result<(), AppError> {
+    let mut params = key_params(key);
+    params.extend([
+        SqlStorageValue::from(note),
+        UpdateSource::Reconciled.as_str().into(),
+        now.into(),
+    ]);
+    params.extend(key_params(key));
+    exec(
+        sql,
+        "INSERT INTO events (pipeline_id, environment_id, sequence, status, updated_at, details, note, source, recorded_at)
+         SELECT ?, ?, ?, status, updated_at, '[]', ?, ?, ? FROM gates
+         WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
+        params,
+    )
+}
 
 fn waiter_key(key: &GateKey) -> String {
     format!(
@@ -290,7 +519,7 @@ fn gate_status(
 }
 
 /// Runs one command synchronously against SQLite.
-fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64) -> Outcome {
+fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64, schedule: &Schedule) -> Outcome {
     if let Some((bearer, scope)) = command.bearer_scope() {
         authorize(sql, bearer, scope)?;
     }
@@ -300,7 +529,15 @@ fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64) -> Outcome {
             update,
             delivery_id,
             source,
-        } => apply_update(sql, &update, delivery_id.as_deref(), source, &now, now_ms),
+        } => apply_update(
+            sql,
+            &update,
+            delivery_id.as_deref(),
+            source,
+            &now,
+            now_ms,
+            schedule,
+        ),
         GateCommand::GetGate { key, .. } => get_gate(sql, &key).map(plain),
         GateCommand::ListGates { filter, .. } => list_gates(sql, &filter).map(plain),
         GateCommand::Events { since, limit, .. } => events(sql, since, limit).map(plain),
@@ -314,7 +551,15 @@ fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64) -> Outcome {
         GateCommand::RevokeToken { id } => revoke_token(sql, &id, &now).map(plain),
         GateCommand::Authorize { .. } => Ok(plain(empty(204)?)),
         GateCommand::RecordSubmission { key, gated, state } => {
-            record_submission(sql, &key, gated, &state, &now).map(plain)
+            let response = record_submission(sql, &key, gated, &state, &now)?;
+            plan_check(sql, &key, now_ms, schedule)?;
+            Ok((
+                response,
+                Effects {
+                    rearm: true,
+                    changed: None,
+                },
+            ))
         }
         GateCommand::Uninstall => {
             for table in ["tokens", "gates", "events", "deliveries"] {
@@ -368,6 +613,8 @@ struct StoredGate {
     stale_deliveries: f64,
     last_event_id: f64,
     deployment_state: Option<String>,
+    next_check_ms: Option<f64>,
+    checks: Option<f64>,
 }
 
 fn key_params(key: &GateKey) -> Vec<SqlStorageValue> {
@@ -385,6 +632,7 @@ fn apply_update(
     source: UpdateSource,
     now: &str,
     now_ms: i64,
+    schedule: &Schedule,
 ) -> Outcome {
     let mut effects = Effects::default();
     if let Some(id) = delivery_id {
@@ -401,7 +649,7 @@ fn apply_update(
             "INSERT INTO deliveries (id, received_ms) VALUES (?, ?)",
             vec![id.into(), SqlStorageValue::from(now_ms as f64)],
         )?;
-        effects.recorded_delivery = true;
+        effects.rearm = true;
     }
 
     let stored: Option<StoredGate> = query(
@@ -479,7 +727,13 @@ fn apply_update(
                    source = excluded.source, last_seen = excluded.last_seen, last_event_id = excluded.last_event_id",
                 params,
             )?;
-            effects.changed = Some(update.key.clone());
+            plan_check(sql, &update.key, now_ms, schedule)?;
+            effects.rearm = true;
+            // Waiters wait for a new status, not for any new record of the same one.
+            let previous = stored.as_ref().and_then(|g| GatingStatus::parse(&g.status));
+            if previous != Some(update.status) {
+                effects.changed = Some(update.key.clone());
+            }
             outcome_response("applied", Some(event_id as u64))?
         }
         Decision::Stale | Decision::Duplicate => {
@@ -534,6 +788,9 @@ struct GateView {
     last_event_id: u64,
     /// The last state the pipeline reported through `POST /api/v1/deployments`.
     deployment_state: Option<String>,
+    /// When the reconciler will next ask Jira (only while `awaiting`), and how often it has.
+    next_check: Option<String>,
+    reconciler_checks: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<EventView>>,
 }
@@ -553,6 +810,8 @@ impl From<StoredGate> for GateView {
             stale_deliveries: g.stale_deliveries as u64,
             last_event_id: g.last_event_id as u64,
             deployment_state: g.deployment_state,
+            next_check: g.next_check_ms.map(|ms| rfc3339(ms as i64)),
+            reconciler_checks: g.checks.unwrap_or(0.0) as u64,
             history: None,
         }
     }
@@ -570,6 +829,7 @@ struct StoredEvent {
     source: String,
     recorded_at: String,
     deployment_state: Option<String>,
+    note: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -586,6 +846,9 @@ struct EventView {
     recorded_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     deployment_state: Option<String>,
+    /// What the reconciler learned when it changed nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 impl From<StoredEvent> for EventView {
@@ -601,6 +864,7 @@ impl From<StoredEvent> for EventView {
             source: e.source,
             recorded_at: e.recorded_at,
             deployment_state: e.deployment_state,
+            note: e.note,
         }
     }
 }

@@ -7,3 +7,4 @@
 pub mod callback;
 pub mod commands;
 pub mod ordering;
+pub mod reconcile;

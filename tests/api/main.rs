@@ -9,6 +9,7 @@ mod descriptor;
 mod gates;
 mod harness;
 mod lifecycle;
+mod reconciler;
 mod request_auth;
 mod routing;
 mod waiting;

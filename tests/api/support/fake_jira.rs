@@ -137,6 +137,14 @@ impl FakeJira {
             .push(key.into());
     }
 
+    /// The gating-status requests the site answered, in order.
+    pub fn gating_status_requests(&self) -> Vec<JiraRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.received.path().ends_with("/gating-status"))
+            .collect()
+    }
+
     /// The bulk requests the site accepted or refused, in order.
     pub fn bulk_requests(&self) -> Vec<JiraRequest> {
         self.requests()
@@ -242,7 +250,8 @@ impl SiteState {
             if gated {
                 self.gating.entry(key.clone()).or_insert_with(|| {
                     json!({"gatingStatus": "awaiting", "pipelineId": key.0, "environmentId": key.1,
-                           "deploymentSequenceNumber": key.2, "details": []})
+                           "deploymentSequenceNumber": key.2, "details": [],
+                           "updatedTimestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false)})
                 });
             }
             accepted.push(json!({"pipelineId": key.0, "environmentId": key.1,
