@@ -9,6 +9,7 @@ mod descriptor;
 mod gates;
 mod harness;
 mod lifecycle;
+mod recipes;
 mod reconciler;
 mod request_auth;
 mod routing;
