@@ -9,3 +9,4 @@ source scripts/env.sh
 scripts/build.sh >/dev/null
 cargo bench --locked --bench protocol
 cargo bench --locked --bench callback_load
+cargo bench --locked --bench waiters
