@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 use crate::connect::credentials::ClientKey;
 
 const PREFIX: &str = "dgt_";
+/// Stream tickets share the format with their own prefix, so one can never pass for the other.
+const TICKET_PREFIX: &str = "dgs_";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Scope {
@@ -52,8 +54,17 @@ pub struct NewToken {
 }
 
 pub fn mint(client_key: &ClientKey, random: [u8; 32]) -> NewToken {
+    mint_with(PREFIX, client_key, random)
+}
+
+/// A short-lived, single-use ticket for opening a stream (so no long-lived token goes in a URL).
+pub fn mint_ticket(client_key: &ClientKey, random: [u8; 32]) -> NewToken {
+    mint_with(TICKET_PREFIX, client_key, random)
+}
+
+fn mint_with(prefix: &str, client_key: &ClientKey, random: [u8; 32]) -> NewToken {
     let tenant = Base64UrlUnpadded::encode_string(client_key.as_str().as_bytes());
-    let plaintext = format!("{PREFIX}{tenant}_{}", hex::encode(random));
+    let plaintext = format!("{prefix}{tenant}_{}", hex::encode(random));
     let id = format!(
         "tok_{}",
         &hex::encode(Sha256::digest([b"id".as_slice(), &random].concat()))[..16]
@@ -72,7 +83,15 @@ pub fn hash(token: &str) -> TokenHash {
 /// A bearer token's tenant and hash. Only the format is checked here; whether the token exists
 /// is the tenant object's call.
 pub fn parse_bearer(token: &str) -> Option<(ClientKey, TokenHash)> {
-    let rest = token.strip_prefix(PREFIX)?;
+    parse_with(PREFIX, token)
+}
+
+pub fn parse_ticket(ticket: &str) -> Option<(ClientKey, TokenHash)> {
+    parse_with(TICKET_PREFIX, ticket)
+}
+
+fn parse_with(prefix: &str, token: &str) -> Option<(ClientKey, TokenHash)> {
+    let rest = token.strip_prefix(prefix)?;
     let (tenant, secret) = rest.rsplit_once('_')?;
     if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -149,6 +168,14 @@ mod tests {
         ] {
             assert!(parse_bearer(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tickets_and_tokens_are_not_interchangeable() {
+        let ticket = mint_ticket(&client(), [5; 32]);
+        assert!(parse_ticket(&ticket.plaintext).is_some());
+        assert!(parse_bearer(&ticket.plaintext).is_none());
+        assert!(parse_ticket(&mint(&client(), [5; 32]).plaintext).is_none());
     }
 
     #[test]

@@ -82,6 +82,8 @@ async fn dispatch(
         Route::Tokens => tokens_api::tokens(req, env, ctx).await,
         Route::Token => tokens_api::revoke(req, env, ctx, &params).await,
         Route::Deployments => deployments_api::submit(req, env, ctx).await,
+        Route::StreamTickets => gates_api::create_ticket(req, env).await,
+        Route::Stream => gates_api::stream(req, env).await,
     }
 }
 

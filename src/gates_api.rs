@@ -9,7 +9,7 @@
 
 use worker::{Env, Request, Response};
 
-use crate::api_tokens::{parse_bearer, TokenHash};
+use crate::api_tokens::{mint_ticket, parse_bearer, parse_ticket, TokenHash};
 use crate::connect::credentials::ClientKey;
 use crate::error::AppError;
 use crate::gate_store;
@@ -102,4 +102,53 @@ fn bad_query((param, reason): (&'static str, String)) -> AppError {
         code: "invalid_parameter",
         message: format!("{param}: {reason}"),
     }
+}
+
+/// `POST /api/v1/stream-tickets`: a single-use ticket, valid for a minute, for opening
+/// `/api/v1/stream` from a browser without putting the API token in a URL.
+pub async fn create_ticket(req: &Request, env: &Env) -> Result<Response, AppError> {
+    let (tenant, bearer) = bearer(req)?;
+    let mut random = [0u8; 32];
+    getrandom::getrandom(&mut random).map_err(|e| AppError::Internal(format!("getrandom: {e}")))?;
+    let ticket = mint_ticket(&tenant, random);
+    let command = GateCommand::CreateTicket {
+        bearer,
+        hash: ticket.hash,
+    };
+    let mut answer = gate_store::send(env, &tenant, &command).await?;
+    if answer.status_code() != 201 {
+        return Ok(answer);
+    }
+    let mut body: serde_json::Value = answer
+        .json()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    body["ticket"] = ticket.plaintext.into();
+    crate::http::json(201, &body, &[("Cache-Control", "no-store")])
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// `GET /api/v1/stream?ticket=…`: the WebSocket upgrade is handed to the ticket's tenant object,
+/// which consumes the ticket and accepts the socket (or answers 401 before upgrading).
+pub async fn stream(req: &Request, env: &Env) -> Result<Response, AppError> {
+    let upgrade = req
+        .headers()
+        .get("Upgrade")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if !upgrade.eq_ignore_ascii_case("websocket") {
+        return Err(AppError::BadRequest {
+            code: "websocket_required",
+            message: "this endpoint is a WebSocket: send Upgrade: websocket".into(),
+        });
+    }
+    let url = req.url().map_err(|e| AppError::Internal(e.to_string()))?;
+    let (tenant, _) = url
+        .query_pairs()
+        .find(|(k, _)| k == "ticket")
+        .and_then(|(_, v)| parse_ticket(&v))
+        .ok_or(AppError::InvalidBearer)?;
+    let forwarded = req.clone().map_err(|e| AppError::Internal(e.to_string()))?;
+    gate_store::forward(env, &tenant, forwarded).await
 }

@@ -17,6 +17,7 @@ pub mod gating;
 pub mod https_url;
 pub mod request_log;
 pub mod routes;
+pub mod stream;
 pub mod tenant;
 
 mod app_context;
@@ -26,6 +27,7 @@ mod connection_routes;
 mod deployments_api;
 mod frontend;
 mod gate_store;
+mod gate_stream;
 mod gates_api;
 mod http;
 mod install_keys;

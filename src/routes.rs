@@ -24,6 +24,8 @@ pub enum Route {
     /// `{id}`
     Token,
     Deployments,
+    StreamTickets,
+    Stream,
 }
 
 /// Every route with the methods it serves. `HEAD` is served wherever `GET` is.
@@ -62,6 +64,8 @@ const ROUTES: &[(&str, &[&str], Route)] = &[
     ("/api/v1/tokens", &["GET", "POST"], Route::Tokens),
     ("/api/v1/tokens/{}", &["DELETE"], Route::Token),
     ("/api/v1/deployments", &["POST"], Route::Deployments),
+    ("/api/v1/stream-tickets", &["POST"], Route::StreamTickets),
+    ("/api/v1/stream", &["GET"], Route::Stream),
 ];
 
 /// The route for `path` and its `{}` segments, still percent-encoded as sent.

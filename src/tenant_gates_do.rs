@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use worker::{
     durable_object, Date, Delay, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
-    SqlStorageValue, State,
+    SqlStorageValue, State, WebSocket, WebSocketIncomingMessage,
 };
 
 use crate::api_tokens::{Scope, TokenHash};
@@ -31,6 +31,7 @@ use crate::config::Config;
 use crate::connect::credentials::ClientKey;
 use crate::error::AppError;
 use crate::gate_store::CLIENT_KEY_HEADER;
+use crate::gate_stream;
 use crate::gating::callback::{parse_callback, GateId};
 use crate::gating::callback::{GateKey, GateUpdate, GatingStatus};
 use crate::gating::commands::{encode_cursor, GateCommand, GateFilter, UpdateSource};
@@ -38,6 +39,7 @@ use crate::gating::ordering::{decide, Current, Decision};
 use crate::gating::reconcile::{gating_status_path, Schedule};
 use crate::http;
 use crate::jira_client::JiraClient;
+use crate::stream::{PING, PONG, TICKET_TTL_MS};
 use crate::tenant::TenantRecord;
 use crate::tenant_store::TenantStore;
 
@@ -76,6 +78,8 @@ const SCHEMA: &[&str] = &[
         recorded_at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS events_by_gate ON events (pipeline_id, environment_id, sequence, id)",
     "CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tickets (
+        hash TEXT PRIMARY KEY, token_id TEXT NOT NULL, expires_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS tokens (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -108,6 +112,11 @@ impl DurableObject for TenantGates {
         if let Err(e) = migrate(&sql) {
             worker::console_error!("TenantGates migration: {e:?}");
         }
+        // `ping` is answered by the runtime, so an idle dashboard never wakes the object.
+        match worker::worker_sys::WebSocketRequestResponsePair::new(PING, PONG) {
+            Ok(pair) => state.set_websocket_auto_response(&pair),
+            Err(e) => worker::console_error!("TenantGates auto-response: {e:?}"),
+        }
         let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
         let (schedule, app_key) = match config {
             Ok(c) => (c.reconcile, c.app_key.as_str().to_owned()),
@@ -127,6 +136,11 @@ impl DurableObject for TenantGates {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let upgrade = req.headers().get("Upgrade")?;
+        if upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+            let sql = self.state.storage().sql();
+            return gate_stream::open(&self.state, &sql, &req).or_else(|e| http::error(&e));
+        }
         // Parsed by serde_json, not the runtime's JSON.parse: int64 sequence numbers must not
         // pass through a JavaScript double.
         let text = req.text().await?;
@@ -158,10 +172,26 @@ impl DurableObject for TenantGates {
             }
         }
         let now_ms = Date::now().as_millis() as i64;
+        let revoking = match &command {
+            GateCommand::RevokeToken { id } => Some(id.clone()),
+            _ => None,
+        };
+        let uninstalling = matches!(command, GateCommand::Uninstall);
         let outcome = run(&sql, command, now_ms, &self.schedule);
-        if let Ok((_, effects)) = &outcome {
+        if let Ok((response, effects)) = &outcome {
             if let Some(key) = &effects.changed {
                 self.wake(key);
+            }
+            if let Some(event_id) = effects.appended {
+                gate_stream::broadcast(&self.state, &sql, event_id);
+            }
+            if response.status_code() == 204 {
+                if let Some(token_id) = &revoking {
+                    gate_stream::close_for_token(&self.state, token_id);
+                }
+                if uninstalling {
+                    gate_stream::close_all(&self.state);
+                }
             }
             if effects.rearm {
                 self.arm_alarm(&sql).await;
@@ -176,6 +206,38 @@ impl DurableObject for TenantGates {
                 http::error(&e)
             }
         }
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let sql = self.state.storage().sql();
+        gate_stream::on_message(&sql, &ws, message);
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        // Complete the closing handshake the client started (1005 and 1006 cannot be sent).
+        let code = match code {
+            1005 | 1006 => 1000,
+            c if (1000..5000).contains(&c) => c as u16,
+            _ => 1000,
+        };
+        let _ = ws.close(Some(code), Some("closing"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        let _ = ws.close(Some(1011), Some("error"));
+        Ok(())
     }
 
     /// Forgets delivery ids past the retention window, asks Jira about gates due for a check,
@@ -314,6 +376,9 @@ impl TenantGates {
                                 if effects.changed.is_some() {
                                     self.wake(&key);
                                 }
+                                if let Some(event_id) = effects.appended {
+                                    gate_stream::broadcast(&self.state, sql, event_id);
+                                }
                                 None
                             }
                             Ok(_) => {
@@ -444,6 +509,8 @@ struct Effects {
     rearm: bool,
     /// An update gave this gate a new status: wake its waiters.
     changed: Option<GateKey>,
+    /// An event was appended: stream it to matching sockets.
+    appended: Option<u64>,
 }
 
 type Outcome = std::result::Result<(Response, Effects), AppError>;
@@ -520,9 +587,10 @@ fn gate_status(
 
 /// Runs one command synchronously against SQLite.
 fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64, schedule: &Schedule) -> Outcome {
-    if let Some((bearer, scope)) = command.bearer_scope() {
-        authorize(sql, bearer, scope)?;
-    }
+    let token_id = match command.bearer_scope() {
+        Some((bearer, scope)) => Some(authorize(sql, bearer, scope)?),
+        None => None,
+    };
     let now = rfc3339(now_ms);
     match command {
         GateCommand::ApplyUpdate {
@@ -550,6 +618,28 @@ fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64, schedule: &Schedule)
         GateCommand::ListTokens => list_tokens(sql).map(plain),
         GateCommand::RevokeToken { id } => revoke_token(sql, &id, &now).map(plain),
         GateCommand::Authorize { .. } => Ok(plain(empty(204)?)),
+        GateCommand::CreateTicket { hash, .. } => {
+            let token_id =
+                token_id.ok_or_else(|| AppError::Internal("ticket without token".into()))?;
+            exec(
+                sql,
+                "DELETE FROM tickets WHERE expires_ms < ?",
+                vec![SqlStorageValue::from(now_ms as f64)],
+            )?;
+            exec(
+                sql,
+                "INSERT INTO tickets (hash, token_id, expires_ms) VALUES (?, ?, ?)",
+                vec![
+                    hash.0.into(),
+                    token_id.into(),
+                    SqlStorageValue::from((now_ms + TICKET_TTL_MS) as f64),
+                ],
+            )?;
+            let body = json!({"expiresAt": rfc3339(now_ms + TICKET_TTL_MS)});
+            let response =
+                http::json(201, &body, &[("Cache-Control", "no-store")]).map_err(internal)?;
+            Ok(plain(response))
+        }
         GateCommand::RecordSubmission { key, gated, state } => {
             let response = record_submission(sql, &key, gated, &state, &now)?;
             plan_check(sql, &key, now_ms, schedule)?;
@@ -558,11 +648,12 @@ fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64, schedule: &Schedule)
                 Effects {
                     rearm: true,
                     changed: None,
+                    appended: last_event_id(sql)?,
                 },
             ))
         }
         GateCommand::Uninstall => {
-            for table in ["tokens", "gates", "events", "deliveries"] {
+            for table in ["tokens", "tickets", "gates", "events", "deliveries"] {
                 exec(sql, &format!("DELETE FROM {table}"), vec![])?;
             }
             Ok(plain(empty(204)?))
@@ -574,24 +665,26 @@ fn plain(response: Response) -> (Response, Effects) {
     (response, Effects::default())
 }
 
+/// The id of the active token with this hash, if it has the scope.
 fn authorize(
     sql: &SqlStorage,
     bearer: &TokenHash,
     needed: Scope,
-) -> std::result::Result<(), AppError> {
+) -> std::result::Result<String, AppError> {
     #[derive(Deserialize)]
     struct Row {
+        id: String,
         scopes: String,
     }
     let rows: Vec<Row> = query(
         sql,
-        "SELECT scopes FROM tokens WHERE hash = ? AND revoked_at IS NULL",
+        "SELECT id, scopes FROM tokens WHERE hash = ? AND revoked_at IS NULL",
         vec![bearer.0.clone().into()],
     )?;
     let row = rows.into_iter().next().ok_or(AppError::InvalidBearer)?;
     let scopes: Vec<Scope> = serde_json::from_str(&row.scopes).unwrap_or_default();
     if scopes.contains(&needed) {
-        Ok(())
+        Ok(row.id)
     } else {
         Err(AppError::InsufficientScope {
             needed: needed.as_str(),
@@ -600,21 +693,21 @@ fn authorize(
 }
 
 #[derive(Deserialize)]
-struct StoredGate {
-    pipeline_id: String,
-    environment_id: String,
-    sequence: String,
-    status: String,
-    updated_at: String,
-    details: String,
-    source: String,
-    first_seen: String,
-    last_seen: String,
-    stale_deliveries: f64,
-    last_event_id: f64,
-    deployment_state: Option<String>,
-    next_check_ms: Option<f64>,
-    checks: Option<f64>,
+pub(crate) struct StoredGate {
+    pub(crate) pipeline_id: String,
+    pub(crate) environment_id: String,
+    pub(crate) sequence: String,
+    pub(crate) status: String,
+    pub(crate) updated_at: String,
+    pub(crate) details: String,
+    pub(crate) source: String,
+    pub(crate) first_seen: String,
+    pub(crate) last_seen: String,
+    pub(crate) stale_deliveries: f64,
+    pub(crate) last_event_id: f64,
+    pub(crate) deployment_state: Option<String>,
+    pub(crate) next_check_ms: Option<f64>,
+    pub(crate) checks: Option<f64>,
 }
 
 fn key_params(key: &GateKey) -> Vec<SqlStorageValue> {
@@ -729,6 +822,7 @@ fn apply_update(
             )?;
             plan_check(sql, &update.key, now_ms, schedule)?;
             effects.rearm = true;
+            effects.appended = Some(event_id as u64);
             // Waiters wait for a new status, not for any new record of the same one.
             let previous = stored.as_ref().and_then(|g| GatingStatus::parse(&g.status));
             if previous != Some(update.status) {
@@ -774,7 +868,7 @@ fn outcome_response(
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct GateView {
+pub(crate) struct GateView {
     pipeline_id: String,
     environment_id: String,
     deployment_sequence_number: u64,
@@ -818,23 +912,23 @@ impl From<StoredGate> for GateView {
 }
 
 #[derive(Deserialize)]
-struct StoredEvent {
-    id: f64,
-    pipeline_id: String,
-    environment_id: String,
-    sequence: String,
-    status: String,
-    updated_at: String,
-    details: String,
-    source: String,
-    recorded_at: String,
-    deployment_state: Option<String>,
-    note: Option<String>,
+pub(crate) struct StoredEvent {
+    pub(crate) id: f64,
+    pub(crate) pipeline_id: String,
+    pub(crate) environment_id: String,
+    pub(crate) sequence: String,
+    pub(crate) status: String,
+    pub(crate) updated_at: String,
+    pub(crate) details: String,
+    pub(crate) source: String,
+    pub(crate) recorded_at: String,
+    pub(crate) deployment_state: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EventView {
+pub(crate) struct EventView {
     event_id: u64,
     pipeline_id: String,
     environment_id: String,
@@ -1121,7 +1215,7 @@ fn empty(status: u16) -> std::result::Result<Response, AppError> {
     Ok(Response::empty().map_err(internal)?.with_status(status))
 }
 
-fn query<T: for<'de> Deserialize<'de>>(
+pub(crate) fn query<T: for<'de> Deserialize<'de>>(
     sql: &SqlStorage,
     statement: &str,
     params: Vec<SqlStorageValue>,
@@ -1141,11 +1235,24 @@ fn exec(
         .map_err(|e| AppError::Internal(format!("sql: {e}")))
 }
 
+fn last_event_id(sql: &SqlStorage) -> std::result::Result<Option<u64>, AppError> {
+    #[derive(Deserialize)]
+    struct Last {
+        last: Option<f64>,
+    }
+    Ok(
+        query::<Last>(sql, "SELECT MAX(id) AS last FROM events", vec![])?
+            .first()
+            .and_then(|l| l.last)
+            .map(|l| l as u64),
+    )
+}
+
 fn corrupt(column: &str) -> AppError {
     AppError::Internal(format!("stored gate has an unreadable {column}"))
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true)

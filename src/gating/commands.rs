@@ -73,6 +73,11 @@ pub enum GateCommand {
     },
     /// The tenant uninstalled: drop its tokens and gate data.
     Uninstall,
+    /// Stores a stream ticket (its hash) for the bearer's token, valid for a minute, single use.
+    CreateTicket {
+        bearer: TokenHash,
+        hash: TokenHash,
+    },
     /// Checks a bearer token for a scope (before the worker acts on the tenant's behalf).
     Authorize {
         bearer: TokenHash,
@@ -93,7 +98,8 @@ impl GateCommand {
         match self {
             GateCommand::GetGate { bearer, .. }
             | GateCommand::ListGates { bearer, .. }
-            | GateCommand::Events { bearer, .. } => Some((bearer, Scope::GatesRead)),
+            | GateCommand::Events { bearer, .. }
+            | GateCommand::CreateTicket { bearer, .. } => Some((bearer, Scope::GatesRead)),
             GateCommand::Authorize { bearer, scope } => Some((bearer, *scope)),
             _ => None,
         }

@@ -13,4 +13,5 @@ mod recipes;
 mod reconciler;
 mod request_auth;
 mod routing;
+mod stream;
 mod waiting;

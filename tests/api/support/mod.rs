@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod jira_client;
 pub mod loopback;
 pub mod worker;
+pub mod ws;
 
 pub use client::Reply;
 pub use worker::TestWorker;

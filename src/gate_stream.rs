@@ -1,0 +1,261 @@
+//! The stream side of `TenantGates`: opening hibernating WebSockets, the first frames (snapshot
+//! or resume), streaming each appended event, and closing sockets whose token was revoked.
+//!
+//! Sockets are accepted with the hibernation API: the runtime keeps them open while the object
+//! sleeps, and each socket's token id and filters live in its attachment, so they survive
+//! hibernation. The protocol itself is in `crate::stream`.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{
+    Date, Request, Response, SqlStorage, SqlStorageValue, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair,
+};
+
+use crate::api_tokens::parse_ticket;
+use crate::error::AppError;
+use crate::stream::{
+    ClientMessage, SocketAttachment, StreamFilter, CLOSE_OVER_CAPACITY, CLOSE_POLICY,
+    CLOSE_TOKEN_REVOKED, CLOSE_UNAUTHORIZED, MAX_BATCH, MAX_CLIENT_FRAME, MAX_SNAPSHOT,
+    MAX_SOCKETS,
+};
+use crate::tenant_gates_do::{query, EventView, GateView, StoredEvent, StoredGate};
+
+/// (1) Consume the single-use ticket (401 before the upgrade if it is unknown, expired, used,
+/// or its token was revoked). (2) Read filters and `since` (400). (3) Accept the socket for
+/// hibernation with its attachment, then send the snapshot or the missed events.
+pub fn open(state: &State, sql: &SqlStorage, req: &Request) -> Result<Response, AppError> {
+    let url = req.url().map_err(|e| AppError::Internal(e.to_string()))?;
+    let ticket = url
+        .query_pairs()
+        .find(|(k, _)| k == "ticket")
+        .and_then(|(_, v)| parse_ticket(&v))
+        .ok_or(AppError::InvalidBearer)?
+        .1;
+
+    // (1) Ticket.
+    #[derive(Deserialize)]
+    struct Ticket {
+        token_id: String,
+    }
+    let now_ms = Date::now().as_millis() as f64;
+    let token_id = query::<Ticket>(
+        sql,
+        "DELETE FROM tickets WHERE hash = ? AND expires_ms >= ? RETURNING token_id",
+        vec![ticket.0.into(), SqlStorageValue::from(now_ms)],
+    )?
+    .into_iter()
+    .next()
+    .ok_or(AppError::InvalidBearer)?
+    .token_id;
+    let active: Vec<Value> = query(
+        sql,
+        "SELECT id FROM tokens WHERE id = ? AND revoked_at IS NULL",
+        vec![token_id.clone().into()],
+    )?;
+    if active.is_empty() {
+        return Err(AppError::InvalidBearer);
+    }
+
+    // (2) Filters and resume point.
+    let bad = |message: String| AppError::BadRequest {
+        code: "invalid_parameter",
+        message,
+    };
+    let filters = StreamFilter::from_query(url.query_pairs()).map_err(bad)?;
+    let since = match url.query_pairs().find(|(k, _)| k == "since") {
+        None => None,
+        Some((_, v)) => Some(
+            v.parse::<u64>()
+                .map_err(|_| bad("since: must be an event id".into()))?,
+        ),
+    };
+
+    // (3) Accept.
+    let pair = WebSocketPair::new().map_err(internal)?;
+    state.accept_web_socket(&pair.server);
+    pair.server
+        .serialize_attachment(SocketAttachment {
+            token_id,
+            filters: filters.clone(),
+        })
+        .map_err(internal)?;
+    if state.get_websockets().len() > MAX_SOCKETS {
+        let _ = pair
+            .server
+            .close(Some(CLOSE_OVER_CAPACITY), Some("over capacity"));
+    } else {
+        send_initial(sql, &pair.server, &filters, since)?;
+    }
+    Response::from_websocket(pair.client).map_err(internal)
+}
+
+/// `since` within the retained log: the events after it (possibly none), in batches. Otherwise
+/// a snapshot, marked `reset` when the client asked for events the log no longer has.
+fn send_initial(
+    sql: &SqlStorage,
+    ws: &WebSocket,
+    filters: &StreamFilter,
+    since: Option<u64>,
+) -> Result<(), AppError> {
+    #[derive(Deserialize)]
+    struct Bounds {
+        first: Option<f64>,
+        last: Option<f64>,
+    }
+    let bounds = query::<Bounds>(
+        sql,
+        "SELECT MIN(id) AS first, MAX(id) AS last FROM events",
+        vec![],
+    )?
+    .into_iter()
+    .next();
+    let (first, last) = bounds
+        .map(|b| (b.first.map(|f| f as u64), b.last.unwrap_or(0.0) as u64))
+        .unwrap_or((None, 0));
+    match since {
+        Some(since) if first.is_none_or(|first| since + 1 >= first) => {
+            let mut after = since;
+            loop {
+                let events: Vec<StoredEvent> = query(
+                    sql,
+                    "SELECT * FROM events WHERE id > ? AND note IS NULL ORDER BY id LIMIT ?",
+                    vec![
+                        SqlStorageValue::from(after as f64),
+                        SqlStorageValue::from(MAX_BATCH as f64),
+                    ],
+                )?;
+                let full = events.len() == MAX_BATCH;
+                after = events.last().map_or(after, |e| e.id as u64);
+                let matching: Vec<EventView> = events
+                    .into_iter()
+                    .filter(|e| filters.matches(&e.pipeline_id, &e.environment_id, &e.status))
+                    .map(EventView::from)
+                    .collect();
+                send(
+                    ws,
+                    &json!({"type": "events", "events": matching, "lastEventId": last}),
+                );
+                if !full {
+                    return Ok(());
+                }
+            }
+        }
+        _ => send_snapshot(sql, ws, filters, since.is_some(), last),
+    }
+}
+
+fn send_snapshot(
+    sql: &SqlStorage,
+    ws: &WebSocket,
+    filters: &StreamFilter,
+    reset: bool,
+    last: u64,
+) -> Result<(), AppError> {
+    let gates: Vec<StoredGate> = query(
+        sql,
+        "SELECT * FROM gates ORDER BY last_event_id DESC LIMIT ?",
+        vec![SqlStorageValue::from((MAX_SNAPSHOT * 4) as f64)],
+    )?;
+    let gates: Vec<GateView> = gates
+        .into_iter()
+        .filter(|g| filters.matches(&g.pipeline_id, &g.environment_id, &g.status))
+        .take(MAX_SNAPSHOT)
+        .map(GateView::from)
+        .collect();
+    send(
+        ws,
+        &json!({"type": "snapshot", "reset": reset, "gates": gates, "lastEventId": last}),
+    );
+    Ok(())
+}
+
+/// Sends event `event_id` to every socket whose filters match it.
+pub fn broadcast(state: &State, sql: &SqlStorage, event_id: u64) {
+    let Ok(events) = query::<StoredEvent>(
+        sql,
+        "SELECT * FROM events WHERE id = ?",
+        vec![SqlStorageValue::from(event_id as f64)],
+    ) else {
+        return;
+    };
+    let Some(event) = events.into_iter().next() else {
+        return;
+    };
+    let (pipeline, environment, status) = (
+        event.pipeline_id.clone(),
+        event.environment_id.clone(),
+        event.status.clone(),
+    );
+    let frame = json!({"type": "event", "event": EventView::from(event)}).to_string();
+    for ws in state.get_websockets() {
+        let Ok(Some(attachment)) = ws.deserialize_attachment::<SocketAttachment>() else {
+            continue;
+        };
+        if attachment.filters.matches(&pipeline, &environment, &status) {
+            let _ = ws.send_with_str(&frame);
+        }
+    }
+}
+
+/// A client frame: `subscribe` replaces the socket's filters and answers with a snapshot.
+pub fn on_message(sql: &SqlStorage, ws: &WebSocket, message: WebSocketIncomingMessage) {
+    let text = match message {
+        WebSocketIncomingMessage::String(text) if text.len() <= MAX_CLIENT_FRAME => text,
+        _ => {
+            let _ = ws.close(
+                Some(CLOSE_POLICY),
+                Some("frames are JSON text of at most 4 KiB"),
+            );
+            return;
+        }
+    };
+    let Ok(ClientMessage::Subscribe { filters }) = serde_json::from_str::<ClientMessage>(&text)
+    else {
+        let _ = ws.close(Some(CLOSE_POLICY), Some("unknown message"));
+        return;
+    };
+    let Ok(Some(mut attachment)) = ws.deserialize_attachment::<SocketAttachment>() else {
+        let _ = ws.close(Some(CLOSE_UNAUTHORIZED), Some("unauthorized"));
+        return;
+    };
+    attachment.filters = filters.clone();
+    if ws.serialize_attachment(attachment).is_err() {
+        return;
+    }
+    #[derive(Deserialize)]
+    struct Last {
+        last: Option<f64>,
+    }
+    let last = query::<Last>(sql, "SELECT MAX(id) AS last FROM events", vec![])
+        .ok()
+        .and_then(|rows| rows.first().and_then(|l| l.last))
+        .unwrap_or(0.0) as u64;
+    let _ = send_snapshot(sql, ws, &filters, false, last);
+}
+
+/// Revoking a token closes its sockets at once.
+pub fn close_for_token(state: &State, token_id: &str) {
+    for ws in state.get_websockets() {
+        if let Ok(Some(a)) = ws.deserialize_attachment::<SocketAttachment>() {
+            if a.token_id == token_id {
+                let _ = ws.close(Some(CLOSE_TOKEN_REVOKED), Some("token revoked"));
+            }
+        }
+    }
+}
+
+/// The tenant uninstalled: every socket closes.
+pub fn close_all(state: &State) {
+    for ws in state.get_websockets() {
+        let _ = ws.close(Some(CLOSE_UNAUTHORIZED), Some("tenant uninstalled"));
+    }
+}
+
+fn send(ws: &WebSocket, frame: &Value) {
+    let _ = ws.send_with_str(frame.to_string());
+}
+
+fn internal(e: worker::Error) -> AppError {
+    AppError::Internal(e.to_string())
+}

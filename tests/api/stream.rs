@@ -1,0 +1,243 @@
+//! `GET /api/v1/stream`: hibernating WebSockets fed by the tenant's object.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::fake_jira::FakeJira;
+use crate::support::fixtures::ADMIN_TOKEN;
+use crate::support::jira_client::gate_payload;
+use crate::support::ws::{self, connect, connect_with_ticket, next, next_json, Frame};
+use crate::support::TestWorker;
+
+fn at(second: u32) -> String {
+    format!("2026-12-03T13:00:{second:02}.000+00:00")
+}
+
+fn tenant(worker: &TestWorker) -> (FakeJira, String) {
+    let jira = FakeJira::start("deployment-gating");
+    jira.install(worker);
+    let token = jira.create_token(worker, &["gates:read"]);
+    (jira, token)
+}
+
+fn callback(
+    worker: &TestWorker,
+    jira: &FakeJira,
+    pipeline: &str,
+    seq: u64,
+    status: &str,
+    second: u32,
+) {
+    let reply = jira.callback(
+        worker,
+        &gate_payload(pipeline, "prod", seq, status, &at(second)),
+        None,
+    );
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+#[test]
+fn a_snapshot_then_every_update_as_it_happens() {
+    let worker = TestWorker::shared();
+    let (jira, token) = tenant(worker);
+    callback(worker, &jira, "live", 1, "awaiting", 1);
+    let mut socket = connect(worker, &token, "");
+    let snapshot = next_json(&mut socket);
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["reset"], false);
+    assert_eq!(snapshot["gates"].as_array().unwrap().len(), 1);
+    assert_eq!(snapshot["gates"][0]["status"], "awaiting");
+    let last = snapshot["lastEventId"].as_u64().unwrap();
+
+    callback(worker, &jira, "live", 1, "allowed", 2);
+    let frame = next_json(&mut socket);
+    assert_eq!(frame["type"], "event");
+    assert_eq!(frame["event"]["status"], "allowed");
+    assert_eq!(frame["event"]["pipelineId"], "live");
+    assert_eq!(frame["event"]["eventId"].as_u64().unwrap(), last + 1);
+    // A stale delivery appends nothing, so nothing is streamed.
+    callback(worker, &jira, "live", 1, "prevented", 1);
+    assert!(matches!(
+        next(&mut socket, Duration::from_millis(700)),
+        Frame::Nothing
+    ));
+}
+
+#[test]
+fn filters_apply_from_the_url_and_can_change_at_any_time() {
+    let worker = TestWorker::shared();
+    let (jira, token) = tenant(worker);
+    let mut socket = connect(worker, &token, "pipelineId=a");
+    assert_eq!(next_json(&mut socket)["type"], "snapshot");
+    callback(worker, &jira, "b", 1, "awaiting", 1);
+    callback(worker, &jira, "a", 1, "awaiting", 1);
+    let frame = next_json(&mut socket);
+    assert_eq!(
+        frame["event"]["pipelineId"], "a",
+        "only a's events: {frame}"
+    );
+
+    ws::send(
+        &mut socket,
+        r#"{"type":"subscribe","filters":{"pipelineId":"b"}}"#,
+    );
+    let snapshot = next_json(&mut socket);
+    assert_eq!(snapshot["type"], "snapshot");
+    let pipelines: Vec<&Value> = snapshot["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| &g["pipelineId"])
+        .collect();
+    assert_eq!(pipelines, [&json!("b")]);
+    callback(worker, &jira, "a", 1, "allowed", 2);
+    callback(worker, &jira, "b", 1, "prevented", 2);
+    assert_eq!(next_json(&mut socket)["event"]["pipelineId"], "b");
+
+    ws::send(
+        &mut socket,
+        r#"{"type":"subscribe","filters":{"status":"nope"}}"#,
+    );
+    assert!(matches!(
+        next(&mut socket, Duration::from_secs(5)),
+        Frame::Closed(Some(1008))
+    ));
+}
+
+#[test]
+fn since_resumes_with_exactly_the_missed_events_also_after_a_restart() {
+    let mut worker = TestWorker::spawn(&[]);
+    let (jira, token) = tenant(&worker);
+    callback(&worker, &jira, "r", 1, "awaiting", 1);
+    let mut socket = connect(&worker, &token, "");
+    let last = next_json(&mut socket)["lastEventId"].as_u64().unwrap();
+    drop(socket);
+
+    for (seq, second) in [(1, 2), (2, 2), (3, 2)] {
+        callback(
+            &worker,
+            &jira,
+            "r",
+            seq,
+            if seq == 1 { "allowed" } else { "awaiting" },
+            second,
+        );
+    }
+    let mut resumed = connect(&worker, &token, &format!("since={last}"));
+    let frame = next_json(&mut resumed);
+    assert_eq!(frame["type"], "events", "no snapshot on resume: {frame}");
+    let ids: Vec<u64> = frame["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventId"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [last + 1, last + 2, last + 3]);
+    drop(resumed);
+
+    worker.restart();
+    callback(&worker, &jira, "r", 4, "awaiting", 3);
+    let mut after_restart = connect(&worker, &token, &format!("since={}", last + 3));
+    let frame = next_json(&mut after_restart);
+    let ids: Vec<u64> = frame["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventId"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [last + 4]);
+}
+
+#[test]
+fn ping_is_answered_with_pong() {
+    let worker = TestWorker::shared();
+    let (_jira, token) = tenant(worker);
+    let mut socket = connect(worker, &token, "");
+    assert_eq!(next_json(&mut socket)["type"], "snapshot");
+    ws::send(&mut socket, r#"{"type":"ping"}"#);
+    assert_eq!(next_json(&mut socket), json!({"type": "pong"}));
+}
+
+#[test]
+fn revoking_the_token_closes_its_sockets_at_once() {
+    let worker = TestWorker::shared();
+    let (jira, token) = tenant(worker);
+    let mut socket = connect(worker, &token, "");
+    assert_eq!(next_json(&mut socket)["type"], "snapshot");
+    let list = worker.request(
+        "GET",
+        &format!("/api/v1/tokens?clientKey={}", jira.client_key),
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+        None,
+    );
+    let id = list.json()["tokens"][0]["id"].as_str().unwrap().to_owned();
+    let revoke = worker.request(
+        "DELETE",
+        &format!("/api/v1/tokens/{id}?clientKey={}", jira.client_key),
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+        None,
+    );
+    assert_eq!(revoke.status, 204);
+    assert!(matches!(
+        next(&mut socket, Duration::from_secs(5)),
+        Frame::Closed(Some(4003))
+    ));
+}
+
+#[test]
+fn tickets_are_single_use_tenant_bound_and_refused_before_the_upgrade() {
+    let worker = TestWorker::shared();
+    let (_a, token_a) = tenant(worker);
+    let (_b, token_b) = tenant(worker);
+    let ticket_a = ws::ticket(worker, &token_a);
+    let ticket_b = ws::ticket(worker, &token_b);
+    // A's tenant part with B's secret part names no ticket of A.
+    let forged = format!(
+        "{}{}",
+        &ticket_a[..ticket_a.len() - 64],
+        &ticket_b[ticket_b.len() - 64..]
+    );
+    assert_eq!(connect_with_ticket(worker, &forged, "").err(), Some(401));
+    assert_eq!(
+        connect_with_ticket(worker, "dgs_bogus", "").err(),
+        Some(401)
+    );
+    // An API token is not a ticket.
+    assert_eq!(connect_with_ticket(worker, &token_a, "").err(), Some(401));
+    assert!(connect_with_ticket(worker, &ticket_a, "").is_ok());
+    assert_eq!(
+        connect_with_ticket(worker, &ticket_a, "").err(),
+        Some(401),
+        "a ticket is single-use"
+    );
+    let plain = worker.get("/api/v1/stream");
+    assert_eq!(
+        (plain.status, plain.error_code().as_str()),
+        (400, "websocket_required")
+    );
+}
+
+#[test]
+fn a_thousand_sockets_on_one_tenant_all_receive_every_update() {
+    let worker = TestWorker::spawn(&[]);
+    let (jira, token) = tenant(&worker);
+    let mut sockets: Vec<_> = (0..1000).map(|_| connect(&worker, &token, "")).collect();
+    for socket in sockets.iter_mut() {
+        assert_eq!(next_json(socket)["type"], "snapshot");
+    }
+    callback(&worker, &jira, "fan", 1, "awaiting", 1);
+    callback(&worker, &jira, "fan", 1, "allowed", 2);
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let first = next_json(socket);
+        let second = next_json(socket);
+        assert_eq!(
+            (
+                first["event"]["status"].as_str(),
+                second["event"]["status"].as_str()
+            ),
+            (Some("awaiting"), Some("allowed")),
+            "socket {i}"
+        );
+    }
+}

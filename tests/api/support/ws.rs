@@ -1,0 +1,94 @@
+//! A blocking WebSocket client for the gate stream.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use super::client;
+use super::worker::TestWorker;
+
+pub type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// A fresh stream ticket for `token`.
+pub fn ticket(worker: &TestWorker, token: &str) -> String {
+    let reply = client::send(
+        "POST",
+        &worker.url("/api/v1/stream-tickets"),
+        &[("Authorization", &format!("Bearer {token}"))],
+        None,
+    );
+    assert_eq!(reply.status, 201, "ticket: {}", reply.body);
+    reply.json()["ticket"].as_str().unwrap().to_owned()
+}
+
+/// Opens `/api/v1/stream?ticket=…&{query}`; `Err(status)` when the upgrade is refused.
+pub fn connect_with_ticket(worker: &TestWorker, ticket: &str, query: &str) -> Result<Socket, u16> {
+    let url = format!(
+        "{}/api/v1/stream?ticket={ticket}{}{query}",
+        worker.base_url.replace("http://", "ws://"),
+        if query.is_empty() { "" } else { "&" }
+    );
+    match tungstenite::connect(url) {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("stream connection failed: {e}"),
+    }
+}
+
+pub fn connect(worker: &TestWorker, token: &str, query: &str) -> Socket {
+    connect_with_ticket(worker, &ticket(worker, token), query).expect("stream upgrade")
+}
+
+/// What the next frame was.
+#[derive(Debug)]
+pub enum Frame {
+    Json(Value),
+    Closed(Option<u16>),
+    Nothing,
+}
+
+/// The next text frame as JSON, a close, or nothing within `timeout`.
+pub fn next(socket: &mut Socket, timeout: Duration) -> Frame {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Frame::Nothing;
+        }
+        if let MaybeTlsStream::Plain(stream) = socket.get_mut() {
+            stream.set_read_timeout(Some(left)).unwrap();
+        }
+        match socket.read() {
+            Ok(Message::Text(text)) => return Frame::Json(serde_json::from_str(&text).unwrap()),
+            Ok(Message::Close(frame)) => return Frame::Closed(frame.map(|f| f.code.into())),
+            Ok(_) => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Frame::Nothing
+            }
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return Frame::Closed(None)
+            }
+            Err(e) => panic!("stream read failed: {e}"),
+        }
+    }
+}
+
+/// The next frame, which must be JSON.
+pub fn next_json(socket: &mut Socket) -> Value {
+    match next(socket, Duration::from_secs(10)) {
+        Frame::Json(v) => v,
+        other => panic!("expected a JSON frame, got {other:?}"),
+    }
+}
+
+pub fn send(socket: &mut Socket, text: &str) {
+    socket.send(Message::Text(text.into())).unwrap();
+}
