@@ -84,6 +84,7 @@ async fn dispatch(
         Route::Deployments => deployments_api::submit(req, env, ctx).await,
         Route::StreamTickets => gates_api::create_ticket(req, env).await,
         Route::Stream => gates_api::stream(req, env).await,
+        Route::Dashboard => dashboard().map_err(internal),
     }
 }
 
@@ -112,6 +113,22 @@ fn descriptor(ctx: &AppContext) -> Result<Response> {
     let descriptor = build_descriptor(&ctx.config, &ctx.base_url);
     // Short-lived: Jira re-reads the descriptor on install and upgrade, operators change vars.
     http::json(200, &descriptor, &[("Cache-Control", "public, max-age=60")])
+}
+
+/// The live dashboard: one self-contained page (HTML, CSS and JS embedded in the worker).
+fn dashboard() -> Result<Response> {
+    const PAGE: &str = include_str!("dashboard.html");
+    let mut response = Response::from_html(PAGE)?;
+    let headers = response.headers_mut();
+    headers.set("Cache-Control", "no-cache")?;
+    headers.set(
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+         connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
+    )?;
+    headers.set("Referrer-Policy", "no-referrer")?;
+    Ok(response)
 }
 
 fn internal(e: worker::Error) -> AppError {

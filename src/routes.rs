@@ -26,6 +26,7 @@ pub enum Route {
     Deployments,
     StreamTickets,
     Stream,
+    Dashboard,
 }
 
 /// Every route with the methods it serves. `HEAD` is served wherever `GET` is.
@@ -66,6 +67,7 @@ const ROUTES: &[(&str, &[&str], Route)] = &[
     ("/api/v1/deployments", &["POST"], Route::Deployments),
     ("/api/v1/stream-tickets", &["POST"], Route::StreamTickets),
     ("/api/v1/stream", &["GET"], Route::Stream),
+    ("/dashboard", &["GET", "HEAD"], Route::Dashboard),
 ];
 
 /// The route for `path` and its `{}` segments, still percent-encoded as sent.

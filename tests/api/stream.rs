@@ -241,3 +241,22 @@ fn a_thousand_sockets_on_one_tenant_all_receive_every_update() {
         );
     }
 }
+
+#[test]
+fn the_dashboard_is_one_self_contained_page() {
+    let reply = TestWorker::shared().get("/dashboard");
+    assert_eq!(reply.status, 200);
+    assert!(reply
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = reply.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    // Self-contained: no script, style or font from anywhere else.
+    assert!(!reply.body.contains("src=\"http"), "an external resource");
+    assert!(!reply.body.contains("<link"), "an external stylesheet");
+    assert!(reply.body.contains("api/v1/stream-tickets") && reply.body.contains("since"));
+}
