@@ -710,6 +710,16 @@ pub(crate) struct StoredGate {
     pub(crate) checks: Option<f64>,
 }
 
+fn load_gate(sql: &SqlStorage, key: &GateKey) -> std::result::Result<Option<StoredGate>, AppError> {
+    Ok(query(
+        sql,
+        "SELECT * FROM gates WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
+        key_params(key),
+    )?
+    .into_iter()
+    .next())
+}
+
 fn key_params(key: &GateKey) -> Vec<SqlStorageValue> {
     vec![
         key.pipeline.as_str().into(),
@@ -745,13 +755,7 @@ fn apply_update(
         effects.rearm = true;
     }
 
-    let stored: Option<StoredGate> = query(
-        sql,
-        "SELECT * FROM gates WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
-        key_params(&update.key),
-    )?
-    .into_iter()
-    .next();
+    let stored = load_gate(sql, &update.key)?;
     let stored_details: Vec<Map<String, Value>> = stored
         .as_ref()
         .and_then(|g| serde_json::from_str(&g.details).ok())
@@ -1035,26 +1039,13 @@ fn record_submission(
             params,
         )?;
     }
-    let gate: StoredGate = query(
-        sql,
-        "SELECT * FROM gates WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
-        key_params(key),
-    )?
-    .into_iter()
-    .next()
-    .ok_or_else(|| AppError::Internal("recorded gate vanished".into()))?;
+    let gate =
+        load_gate(sql, key)?.ok_or_else(|| AppError::Internal("recorded gate vanished".into()))?;
     http::json(200, &json!({"gate": GateView::from(gate)}), &[]).map_err(internal)
 }
 
 fn get_gate(sql: &SqlStorage, key: &GateKey) -> std::result::Result<Response, AppError> {
-    let gate: StoredGate = query(
-        sql,
-        "SELECT * FROM gates WHERE pipeline_id = ? AND environment_id = ? AND sequence = ?",
-        key_params(key),
-    )?
-    .into_iter()
-    .next()
-    .ok_or(AppError::NotFound)?;
+    let gate = load_gate(sql, key)?.ok_or(AppError::NotFound)?;
     let history: Vec<StoredEvent> = query(
         sql,
         "SELECT * FROM events WHERE pipeline_id = ? AND environment_id = ? AND sequence = ? ORDER BY id",
