@@ -196,14 +196,9 @@ fn bad_callbacks_get_their_code_and_change_nothing() {
     let worker = TestWorker::shared();
     let jira = installed(worker);
     let token = jira.create_token(worker, &["gates:read"]);
-    assert_eq!(
-        jira.callback(
-            worker,
-            &gate_payload("bad", "prod", 1, "awaiting", &ts(1, 0)),
-            None
-        )
-        .status,
-        204
+    jira.deliver(
+        worker,
+        &gate_payload("bad", "prod", 1, "awaiting", &ts(1, 0)),
     );
     let before = last_event_id(worker, &token);
 
@@ -365,14 +360,9 @@ fn the_largest_sequence_number_round_trips_exactly() {
     let jira = installed(worker);
     let token = jira.create_token(worker, &["gates:read"]);
     let max = i64::MAX as u64;
-    assert_eq!(
-        jira.callback(
-            worker,
-            &gate_payload("big", "prod", max, "allowed", &ts(1, 0)),
-            None
-        )
-        .status,
-        204
+    jira.deliver(
+        worker,
+        &gate_payload("big", "prod", max, "allowed", &ts(1, 0)),
     );
     let reply = gate(worker, &token, "big", "prod", max);
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -386,7 +376,7 @@ fn ids_are_percent_encoded_path_segments() {
     let jira = installed(worker);
     let token = jira.create_token(worker, &["gates:read"]);
     let payload = gate_payload("team/api svc", "prod-eu?x", 3, "allowed", &ts(1, 0));
-    assert_eq!(jira.callback(worker, &payload, None).status, 204);
+    jira.deliver(worker, &payload);
     let reply = gate(worker, &token, "team%2Fapi%20svc", "prod-eu%3Fx", 3);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["pipelineId"], "team/api svc");
@@ -406,24 +396,14 @@ fn gate_list_is_newest_first_filtered_and_paginated() {
     let token = jira.create_token(worker, &["gates:read"]);
     for seq in 0..5u64 {
         let status = if seq % 2 == 0 { "allowed" } else { "awaiting" };
-        assert_eq!(
-            jira.callback(
-                worker,
-                &gate_payload("list", "prod", seq, status, &ts(1, 0)),
-                None
-            )
-            .status,
-            204
+        jira.deliver(
+            worker,
+            &gate_payload("list", "prod", seq, status, &ts(1, 0)),
         );
     }
-    assert_eq!(
-        jira.callback(
-            worker,
-            &gate_payload("other", "stage", 1, "allowed", &ts(1, 0)),
-            None
-        )
-        .status,
-        204
+    jira.deliver(
+        worker,
+        &gate_payload("other", "stage", 1, "allowed", &ts(1, 0)),
     );
 
     let mut seen = Vec::new();
@@ -475,14 +455,9 @@ fn tokens_are_scoped_isolated_listed_without_secrets_and_revoked_at_once() {
     let worker = TestWorker::shared();
     let a = installed(worker);
     let b = installed(worker);
-    assert_eq!(
-        a.callback(
-            worker,
-            &gate_payload("iso", "prod", 1, "allowed", &ts(1, 0)),
-            None
-        )
-        .status,
-        204
+    a.deliver(
+        worker,
+        &gate_payload("iso", "prod", 1, "allowed", &ts(1, 0)),
     );
     let read_a = a.create_token(worker, &["gates:read"]);
     let write_a = a.create_token(worker, &["deployments:write"]);
@@ -620,14 +595,9 @@ fn uninstall_stops_tokens_and_callbacks() {
     let worker = TestWorker::shared();
     let jira = installed(worker);
     let token = jira.create_token(worker, &["gates:read"]);
-    assert_eq!(
-        jira.callback(
-            worker,
-            &gate_payload("gone", "prod", 1, "allowed", &ts(1, 0)),
-            None
-        )
-        .status,
-        204
+    jira.deliver(
+        worker,
+        &gate_payload("gone", "prod", 1, "allowed", &ts(1, 0)),
     );
     assert_eq!(jira.lifecycle(worker, "uninstalled").status, 204);
     let reply = gate(worker, &token, "gone", "prod", 1);

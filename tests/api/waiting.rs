@@ -20,15 +20,7 @@ fn a_waiting_request_is_woken_by_the_callback() {
     let jira = Arc::new(FakeJira::start("deployment-gating"));
     jira.install(worker);
     let token = Arc::new(jira.create_token(worker, &["gates:read"]));
-    assert_eq!(
-        jira.callback(
-            worker,
-            &gate_payload("wait", "prod", 1, "awaiting", &ts(1)),
-            None
-        )
-        .status,
-        204
-    );
+    jira.deliver(worker, &gate_payload("wait", "prod", 1, "awaiting", &ts(1)));
 
     let waiter = {
         let token = Arc::clone(&token);
@@ -43,15 +35,7 @@ fn a_waiting_request_is_woken_by_the_callback() {
         })
     };
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(
-        jira.callback(
-            worker,
-            &gate_payload("wait", "prod", 1, "allowed", &ts(2)),
-            None
-        )
-        .status,
-        204
-    );
+    jira.deliver(worker, &gate_payload("wait", "prod", 1, "allowed", &ts(2)));
     let called_back = Instant::now();
     let (reply, answered, waited) = waiter.join().unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -72,24 +56,8 @@ fn decided_gates_answer_at_once_and_awaiting_ones_time_out_with_their_status() {
     let jira = FakeJira::start("deployment-gating");
     jira.install(worker);
     let token = jira.create_token(worker, &["gates:read"]);
-    assert_eq!(
-        jira.callback(
-            worker,
-            &gate_payload("w2", "prod", 1, "prevented", &ts(1)),
-            None
-        )
-        .status,
-        204
-    );
-    assert_eq!(
-        jira.callback(
-            worker,
-            &gate_payload("w2", "prod", 2, "awaiting", &ts(1)),
-            None
-        )
-        .status,
-        204
-    );
+    jira.deliver(worker, &gate_payload("w2", "prod", 1, "prevented", &ts(1)));
+    jira.deliver(worker, &gate_payload("w2", "prod", 2, "awaiting", &ts(1)));
 
     let started = Instant::now();
     let decided = api_get(worker, &token, "/api/v1/gates/w2/prod/1?wait=30");
@@ -125,14 +93,9 @@ fn many_waiters_on_one_tenant_are_each_released_by_their_gate() {
     let token = Arc::new(jira.create_token(worker, &["gates:read"]));
     const GATES: u64 = 40;
     for seq in 0..GATES {
-        assert_eq!(
-            jira.callback(
-                worker,
-                &gate_payload("many", "prod", seq, "awaiting", &ts(1)),
-                None
-            )
-            .status,
-            204
+        jira.deliver(
+            worker,
+            &gate_payload("many", "prod", seq, "awaiting", &ts(1)),
         );
     }
     let waiters: Vec<_> = (0..GATES)
@@ -151,15 +114,7 @@ fn many_waiters_on_one_tenant_are_each_released_by_their_gate() {
     std::thread::sleep(Duration::from_millis(1000));
     for seq in 0..GATES {
         let status = if seq % 2 == 0 { "allowed" } else { "prevented" };
-        assert_eq!(
-            jira.callback(
-                worker,
-                &gate_payload("many", "prod", seq, status, &ts(2)),
-                None
-            )
-            .status,
-            204
-        );
+        jira.deliver(worker, &gate_payload("many", "prod", seq, status, &ts(2)));
     }
     for (seq, waiter) in waiters.into_iter().enumerate() {
         let gate = waiter.join().unwrap();

@@ -168,6 +168,12 @@ impl FakeJira {
         self.callback_with(worker, &token, payload.to_string().as_bytes(), delivery_id)
     }
 
+    /// Sends a gating callback that must be delivered (204), as most tests need.
+    pub fn deliver(&self, worker: &TestWorker, payload: &Value) {
+        let reply = self.callback(worker, payload, None);
+        assert_eq!(reply.status, 204, "callback not delivered: {}", reply.body);
+    }
+
     pub fn callback_with(
         &self,
         worker: &TestWorker,
