@@ -17,6 +17,10 @@ pub const DEFAULT_INSTALL_KEYS_URL: &str = "https://connect-install-keys.atlassi
 pub const DEFAULT_VENDOR_NAME: &str = "Deployment Gating";
 pub const DEFAULT_VENDOR_URL: &str = "https://github.com/deployment-gating";
 
+/// Long enough to fold a burst of callbacks into one frame, short against a human's attention.
+const DEFAULT_STREAM_COALESCE_MS: u32 = 50;
+const MAX_STREAM_COALESCE_MS: u32 = 5_000;
+
 /// The seed's key rule (`^[a-zA-Z0-9-]+$`), with the 64-character bound Atlassian applies.
 const APP_KEY_MAX_LEN: usize = 64;
 
@@ -33,6 +37,8 @@ pub struct Config {
     pub vendor_url: HttpsUrl,
     /// When the reconciler asks Jira about gates still awaiting.
     pub reconcile: Schedule,
+    /// The live stream's coalescing window: updates within it reach a socket as one frame.
+    pub stream_coalesce_ms: u32,
 }
 
 /// A setting that breaks its rule. Names the variable so an operator can fix it.
@@ -102,6 +108,19 @@ impl Config {
             },
             reason,
         })?;
+        let stream_coalesce_ms = match read("STREAM_COALESCE_MS") {
+            None => DEFAULT_STREAM_COALESCE_MS,
+            Some(raw) => raw
+                .parse()
+                .ok()
+                .filter(|ms| *ms <= MAX_STREAM_COALESCE_MS)
+                .ok_or_else(|| ConfigError {
+                    setting: "STREAM_COALESCE_MS",
+                    reason: format!(
+                        "must be a whole number of milliseconds, 0 to {MAX_STREAM_COALESCE_MS}"
+                    ),
+                })?,
+        };
         Ok(Config {
             app_key,
             app_name,
@@ -111,6 +130,7 @@ impl Config {
             vendor_name,
             vendor_url,
             reconcile,
+            stream_coalesce_ms,
         })
     }
 }
@@ -366,6 +386,23 @@ mod tests {
             failing_setting(&[("APP_NAME", &"n".repeat(256))]),
             "APP_NAME"
         );
+    }
+
+    #[test]
+    fn stream_coalescing_window_is_validated() {
+        assert_eq!(config(&[]).unwrap().stream_coalesce_ms, 50);
+        assert_eq!(
+            config(&[("STREAM_COALESCE_MS", "0")])
+                .unwrap()
+                .stream_coalesce_ms,
+            0
+        );
+        for bad in ["-1", "5001", "fast", "1.5"] {
+            assert_eq!(
+                failing_setting(&[("STREAM_COALESCE_MS", bad)]),
+                "STREAM_COALESCE_MS"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The stream side of `TenantGates`: opening hibernating WebSockets, the first frames (snapshot
-//! or resume), streaming each appended event, and closing sockets whose token was revoked.
+//! or resume), filter changes, and closing sockets whose token was revoked. Live events go out
+//! through `crate::gate_fanout`.
 //!
 //! Sockets are accepted with the hibernation API: the runtime keeps them open while the object
 //! sleeps, and each socket's token id and filters live in its attachment, so they survive
@@ -14,17 +15,23 @@ use worker::{
 
 use crate::api_tokens::parse_ticket;
 use crate::error::AppError;
+use crate::gate_fanout::Fanout;
 use crate::stream::{
     ClientMessage, SocketAttachment, StreamFilter, CLOSE_OVER_CAPACITY, CLOSE_POLICY,
     CLOSE_TOKEN_REVOKED, CLOSE_UNAUTHORIZED, MAX_BATCH, MAX_CLIENT_FRAME, MAX_SNAPSHOT,
     MAX_SOCKETS,
 };
-use crate::tenant_gates_do::{query, EventView, GateView, StoredEvent, StoredGate};
+use crate::tenant_gates_do::{last_event_id, query, EventView, GateView, StoredEvent, StoredGate};
 
 /// (1) Consume the single-use ticket (401 before the upgrade if it is unknown, expired, used,
 /// or its token was revoked). (2) Read filters and `since` (400). (3) Accept the socket for
 /// hibernation with its attachment, then send the snapshot or the missed events.
-pub fn open(state: &State, sql: &SqlStorage, req: &Request) -> Result<Response, AppError> {
+pub fn open(
+    state: &State,
+    fanout: &Fanout,
+    sql: &SqlStorage,
+    req: &Request,
+) -> Result<Response, AppError> {
     let url = req.url().map_err(|e| AppError::Internal(e.to_string()))?;
     let ticket = url
         .query_pairs()
@@ -71,7 +78,9 @@ pub fn open(state: &State, sql: &SqlStorage, req: &Request) -> Result<Response, 
         ),
     };
 
-    // (3) Accept.
+    // (3) Accept, after sending what is pending to the others: the first frame of this socket
+    // already covers it.
+    fanout.flush_now(state);
     let pair = WebSocketPair::new().map_err(internal)?;
     state.accept_web_socket(&pair.server);
     pair.server
@@ -145,7 +154,7 @@ fn send_initial(
     }
 }
 
-fn send_snapshot(
+pub(crate) fn send_snapshot(
     sql: &SqlStorage,
     ws: &WebSocket,
     filters: &StreamFilter,
@@ -170,36 +179,14 @@ fn send_snapshot(
     Ok(())
 }
 
-/// Sends event `event_id` to every socket whose filters match it.
-pub fn broadcast(state: &State, sql: &SqlStorage, event_id: u64) {
-    let Ok(events) = query::<StoredEvent>(
-        sql,
-        "SELECT * FROM events WHERE id = ?",
-        vec![SqlStorageValue::from(event_id as f64)],
-    ) else {
-        return;
-    };
-    let Some(event) = events.into_iter().next() else {
-        return;
-    };
-    let (pipeline, environment, status) = (
-        event.pipeline_id.clone(),
-        event.environment_id.clone(),
-        event.status.clone(),
-    );
-    let frame = json!({"type": "event", "event": EventView::from(event)}).to_string();
-    for ws in state.get_websockets() {
-        let Ok(Some(attachment)) = ws.deserialize_attachment::<SocketAttachment>() else {
-            continue;
-        };
-        if attachment.filters.matches(&pipeline, &environment, &status) {
-            let _ = ws.send_with_str(&frame);
-        }
-    }
-}
-
 /// A client frame: `subscribe` replaces the socket's filters and answers with a snapshot.
-pub fn on_message(sql: &SqlStorage, ws: &WebSocket, message: WebSocketIncomingMessage) {
+pub fn on_message(
+    state: &State,
+    fanout: &Fanout,
+    sql: &SqlStorage,
+    ws: &WebSocket,
+    message: WebSocketIncomingMessage,
+) {
     let text = match message {
         WebSocketIncomingMessage::String(text) if text.len() <= MAX_CLIENT_FRAME => text,
         _ => {
@@ -219,18 +206,13 @@ pub fn on_message(sql: &SqlStorage, ws: &WebSocket, message: WebSocketIncomingMe
         let _ = ws.close(Some(CLOSE_UNAUTHORIZED), Some("unauthorized"));
         return;
     };
+    // Pending events go out under the old filters; the snapshot below covers them.
+    fanout.flush_now(state);
     attachment.filters = filters.clone();
     if ws.serialize_attachment(attachment).is_err() {
         return;
     }
-    #[derive(Deserialize)]
-    struct Last {
-        last: Option<f64>,
-    }
-    let last = query::<Last>(sql, "SELECT MAX(id) AS last FROM events", vec![])
-        .ok()
-        .and_then(|rows| rows.first().and_then(|l| l.last))
-        .unwrap_or(0.0) as u64;
+    let last = last_event_id(sql).ok().flatten().unwrap_or(0);
     let _ = send_snapshot(sql, ws, &filters, false, last);
 }
 

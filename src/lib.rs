@@ -26,6 +26,7 @@ mod connect_auth;
 mod connection_routes;
 mod deployments_api;
 mod frontend;
+mod gate_fanout;
 mod gate_store;
 mod gate_stream;
 mod gates_api;

@@ -30,6 +30,7 @@ use crate::api_tokens::{Scope, TokenHash};
 use crate::config::Config;
 use crate::connect::credentials::ClientKey;
 use crate::error::AppError;
+use crate::gate_fanout::Fanout;
 use crate::gate_store::CLIENT_KEY_HEADER;
 use crate::gate_stream;
 use crate::gating::callback::{parse_callback, GateId};
@@ -99,6 +100,8 @@ pub struct TenantGates {
     /// Requests waiting for a gate to change, by gate. In memory only: a waiter lives no longer
     /// than its request, and the object stays in memory while a request is open.
     waiters: RefCell<HashMap<String, Vec<oneshot::Sender<()>>>>,
+    /// Sends appended events to the stream sockets, coalescing bursts.
+    fanout: Fanout,
 }
 
 impl DurableObject for TenantGates {
@@ -118,12 +121,16 @@ impl DurableObject for TenantGates {
             Err(e) => worker::console_error!("TenantGates auto-response: {e:?}"),
         }
         let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
-        let (schedule, app_key) = match config {
-            Ok(c) => (c.reconcile, c.app_key.as_str().to_owned()),
+        let (schedule, app_key, coalesce_ms) = match config {
+            Ok(c) => (
+                c.reconcile,
+                c.app_key.as_str().to_owned(),
+                c.stream_coalesce_ms,
+            ),
             // The worker refuses every request with an invalid config; nothing reaches us then.
             Err(e) => {
                 worker::console_error!("TenantGates config: {e}");
-                (Schedule::default(), String::new())
+                (Schedule::default(), String::new(), 0)
             }
         };
         TenantGates {
@@ -132,6 +139,7 @@ impl DurableObject for TenantGates {
             schedule,
             app_key,
             waiters: RefCell::new(HashMap::new()),
+            fanout: Fanout::new(coalesce_ms),
         }
     }
 
@@ -139,7 +147,8 @@ impl DurableObject for TenantGates {
         let upgrade = req.headers().get("Upgrade")?;
         if upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
             let sql = self.state.storage().sql();
-            return gate_stream::open(&self.state, &sql, &req).or_else(|e| http::error(&e));
+            return gate_stream::open(&self.state, &self.fanout, &sql, &req)
+                .or_else(|e| http::error(&e));
         }
         // Parsed by serde_json, not the runtime's JSON.parse: int64 sequence numbers must not
         // pass through a JavaScript double.
@@ -183,7 +192,7 @@ impl DurableObject for TenantGates {
                 self.wake(key);
             }
             if let Some(event_id) = effects.appended {
-                gate_stream::broadcast(&self.state, &sql, event_id);
+                self.fanout.appended(&self.state, event_id);
             }
             if response.status_code() == 204 {
                 if let Some(token_id) = &revoking {
@@ -214,7 +223,7 @@ impl DurableObject for TenantGates {
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
         let sql = self.state.storage().sql();
-        gate_stream::on_message(&sql, &ws, message);
+        gate_stream::on_message(&self.state, &self.fanout, &sql, &ws, message);
         Ok(())
     }
 
@@ -377,7 +386,7 @@ impl TenantGates {
                                     self.wake(&key);
                                 }
                                 if let Some(event_id) = effects.appended {
-                                    gate_stream::broadcast(&self.state, sql, event_id);
+                                    self.fanout.appended(&self.state, event_id);
                                 }
                                 None
                             }
@@ -915,7 +924,7 @@ impl From<StoredGate> for GateView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub(crate) struct StoredEvent {
     pub(crate) id: f64,
     pub(crate) pipeline_id: String,
@@ -1109,14 +1118,7 @@ fn events(sql: &SqlStorage, since: u64, limit: u32) -> std::result::Result<Respo
             SqlStorageValue::from(f64::from(limit)),
         ],
     )?;
-    #[derive(Deserialize)]
-    struct Last {
-        last: Option<f64>,
-    }
-    let last = query::<Last>(sql, "SELECT MAX(id) AS last FROM events", vec![])?
-        .first()
-        .and_then(|l| l.last)
-        .unwrap_or(0.0) as u64;
+    let last = last_event_id(sql)?.unwrap_or(0);
     let events: Vec<EventView> = events.into_iter().map(EventView::from).collect();
     http::json(
         200,
@@ -1226,7 +1228,7 @@ fn exec(
         .map_err(|e| AppError::Internal(format!("sql: {e}")))
 }
 
-fn last_event_id(sql: &SqlStorage) -> std::result::Result<Option<u64>, AppError> {
+pub(crate) fn last_event_id(sql: &SqlStorage) -> std::result::Result<Option<u64>, AppError> {
     #[derive(Deserialize)]
     struct Last {
         last: Option<f64>,

@@ -1,13 +1,16 @@
 //! `GET /api/v1/stream`: hibernating WebSockets fed by the tenant's object.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::support::fake_jira::FakeJira;
 use crate::support::fixtures::ADMIN_TOKEN;
-use crate::support::jira_client::gate_payload;
-use crate::support::ws::{self, connect, connect_with_ticket, next, next_json, Frame};
+use crate::support::jira_client::{api_get, gate_payload};
+use crate::support::ws::{
+    self, connect, connect_with_ticket, frame_events, next, next_json, Frame, Socket,
+};
 use crate::support::TestWorker;
 
 fn at(second: u32) -> String {
@@ -257,4 +260,119 @@ fn the_dashboard_is_one_self_contained_page() {
     assert!(!reply.body.contains("src=\"http"), "an external resource");
     assert!(!reply.body.contains("<link"), "an external stylesheet");
     assert!(reply.body.contains("api/v1/stream-tickets") && reply.body.contains("since"));
+}
+
+/// Posts one `awaiting` callback for each of `gates` new gates of `pipeline`, from 16 threads.
+/// Answers how long the burst took to post.
+fn burst(worker: &TestWorker, jira: &FakeJira, pipeline: &str, gates: u64) -> Duration {
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for lane in 0..16 {
+            scope.spawn(move || {
+                for seq in (1..=gates).filter(|seq| seq % 16 == lane) {
+                    callback(worker, jira, pipeline, seq, "awaiting", 1);
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
+/// Reads frames until the socket has seen event `until`; the frames in order.
+fn frames_until(socket: &mut Socket, until: u64) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = next_json(socket);
+        let seen = match frame["type"].as_str() {
+            Some("snapshot") | Some("events") => frame["lastEventId"].as_u64(),
+            _ => frame["event"]["eventId"].as_u64(),
+        };
+        frames.push(frame);
+        if seen >= Some(until) {
+            return frames;
+        }
+    }
+}
+
+fn last_event_id(worker: &TestWorker, token: &str) -> u64 {
+    api_get(worker, token, "/api/v1/events?limit=1").json()["lastEventId"]
+        .as_u64()
+        .unwrap()
+}
+
+/// A coalescing window long enough that a burst posted from this machine lands inside it.
+const WINDOW_MS: u64 = 3000;
+
+#[test]
+fn a_burst_reaches_a_socket_in_few_frames_with_every_event_once() {
+    let worker = TestWorker::spawn(&[("STREAM_COALESCE_MS", &WINDOW_MS.to_string())]);
+    let (jira, token) = tenant(&worker);
+    let mut socket = connect(&worker, &token, "");
+    let first = next_json(&mut socket)["lastEventId"].as_u64().unwrap();
+
+    let took = burst(&worker, &jira, "burst", 40);
+    let last = last_event_id(&worker, &token);
+    assert_eq!(last, first + 40);
+    let frames = frames_until(&mut socket, last);
+    let ids: Vec<u64> = frames
+        .iter()
+        .flat_map(frame_events)
+        .map(|e| e["eventId"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        (first + 1..=last).collect::<Vec<_>>(),
+        "in order, none missing or twice"
+    );
+    // The first event goes out at once; after that at most one frame per window.
+    let windows = took.as_millis() as u64 / WINDOW_MS + 1;
+    assert!(
+        frames.len() as u64 <= 1 + windows,
+        "{} frames for 40 events posted in {took:?}",
+        frames.len()
+    );
+}
+
+#[test]
+fn a_backlog_larger_than_a_frame_arrives_as_a_bounded_snapshot() {
+    let worker = TestWorker::spawn(&[("STREAM_COALESCE_MS", &WINDOW_MS.to_string())]);
+    let (jira, token) = tenant(&worker);
+    let mut socket = connect(&worker, &token, "");
+    assert_eq!(next_json(&mut socket)["type"], "snapshot");
+
+    let took = burst(&worker, &jira, "backlog", 150);
+    let last = last_event_id(&worker, &token);
+    let frames = frames_until(&mut socket, last);
+
+    // What a dashboard would show, rebuilt from the frames, is what the server holds.
+    let mut view = BTreeMap::new();
+    let mut reset = false;
+    for frame in &frames {
+        if frame["type"] == "snapshot" {
+            assert_eq!(frame["reset"], true, "a backlog snapshot says so");
+            reset = true;
+            view.clear();
+            for g in frame["gates"].as_array().unwrap() {
+                view.insert(
+                    g["deploymentSequenceNumber"].as_u64().unwrap(),
+                    g["status"].clone(),
+                );
+            }
+        } else {
+            let events = frame_events(frame);
+            assert!(events.len() <= 100, "a frame of {} events", events.len());
+            for e in events {
+                view.insert(
+                    e["deploymentSequenceNumber"].as_u64().unwrap(),
+                    e["status"].clone(),
+                );
+            }
+        }
+    }
+    let expected: BTreeMap<u64, Value> = (1..=150).map(|seq| (seq, json!("awaiting"))).collect();
+    assert_eq!(view, expected);
+    // Posted within one window, the 149 pending events exceed a frame's 100.
+    if took.as_millis() < u128::from(WINDOW_MS) {
+        assert!(reset, "149 pending events should have become a snapshot");
+    }
 }

@@ -89,6 +89,15 @@ pub fn next_json(socket: &mut Socket) -> Value {
     }
 }
 
+/// The events a live frame carries: one for `event`, several for a coalesced `events`.
+pub fn frame_events(frame: &Value) -> Vec<Value> {
+    match frame["type"].as_str() {
+        Some("event") => vec![frame["event"].clone()],
+        Some("events") => frame["events"].as_array().unwrap().clone(),
+        _ => panic!("expected an event frame, got {frame}"),
+    }
+}
+
 pub fn send(socket: &mut Socket, text: &str) {
     socket.send(Message::Text(text.into())).unwrap();
 }
