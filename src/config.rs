@@ -229,6 +229,19 @@ impl HostPattern {
         })
     }
 
+    /// The pattern as a CSP source (`frame-ancestors`): the sites that may frame the app's pages.
+    pub fn csp_source(&self) -> String {
+        let scheme = if self.allow_http { "http" } else { "https" };
+        let host = if self.wildcard {
+            format!("*{}", self.host)
+        } else {
+            self.host.clone()
+        };
+        // Loopback test sites listen on arbitrary ports.
+        let port = if self.allow_http { ":*" } else { "" };
+        format!("{scheme}://{host}{port}")
+    }
+
     /// Whether a site at `scheme://host` is allowed. `host` is compared without its port.
     pub fn matches(&self, scheme: &str, host: &str) -> bool {
         let scheme_ok = scheme == "https" || (scheme == "http" && self.allow_http);
@@ -385,6 +398,24 @@ mod tests {
         assert_eq!(
             failing_setting(&[("APP_NAME", &"n".repeat(256))]),
             "APP_NAME"
+        );
+    }
+
+    #[test]
+    fn host_patterns_become_csp_sources() {
+        let sources: Vec<String> =
+            HostPattern::parse_list("*.atlassian.net, jira.example.com, http://127.0.0.1")
+                .unwrap()
+                .iter()
+                .map(HostPattern::csp_source)
+                .collect();
+        assert_eq!(
+            sources,
+            [
+                "https://*.atlassian.net",
+                "https://jira.example.com",
+                "http://127.0.0.1:*"
+            ]
         );
     }
 

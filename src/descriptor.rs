@@ -20,6 +20,10 @@ pub const INSTALLED_PATH: &str = "/installed";
 pub const UNINSTALLED_PATH: &str = "/uninstalled";
 pub const ENABLED_PATH: &str = "/enabled";
 pub const DISABLED_PATH: &str = "/disabled";
+pub const GATES_PAGE_PATH: &str = "/jira/gates";
+pub const ADMIN_PAGE_PATH: &str = "/jira/admin";
+pub const GATES_PAGE_KEY: &str = "deployment-gates";
+pub const ADMIN_PAGE_KEY: &str = "deployment-gating-admin";
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,6 +73,19 @@ pub struct ApiMigrations {
 pub struct Modules {
     pub jira_deployment_gating: DeploymentGatingModule,
     pub jira_deployment_info_provider: DeploymentInfoProviderModule,
+    pub general_pages: Vec<PageModule>,
+    pub admin_pages: Vec<PageModule>,
+}
+
+/// A page Jira frames from the app (`generalPages`, `adminPages`); Jira signs each load with a
+/// JWT in `?jwt=`. Admin pages are listed only to site administrators.
+#[derive(Debug, Serialize)]
+pub struct PageModule {
+    pub key: &'static str,
+    pub name: I18n,
+    pub url: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<&'static str>,
 }
 
 /// An i18n property: Connect's `{ "value": ... }` wrapper for display text.
@@ -145,6 +162,22 @@ pub fn build_descriptor(config: &Config, base_url: &HttpsUrl) -> Descriptor {
                 },
                 home_url: base_url.join("/"),
             },
+            general_pages: vec![PageModule {
+                key: GATES_PAGE_KEY,
+                name: I18n {
+                    value: "Deployment gates".into(),
+                },
+                url: GATES_PAGE_PATH,
+                location: Some("system.top.navigation.bar"),
+            }],
+            admin_pages: vec![PageModule {
+                key: ADMIN_PAGE_KEY,
+                name: I18n {
+                    value: format!("{}: API tokens", config.app_name),
+                },
+                url: ADMIN_PAGE_PATH,
+                location: None,
+            }],
         },
     }
 }
@@ -190,11 +223,26 @@ mod tests {
             value["modules"]["jiraDeploymentInfoProvider"]["homeUrl"],
             "https://gates.example.com/"
         );
+        assert_eq!(
+            value["modules"]["generalPages"],
+            json!([{"key": "deployment-gates", "name": {"value": "Deployment gates"},
+                    "url": "/jira/gates", "location": "system.top.navigation.bar"}])
+        );
+        assert_eq!(
+            value["modules"]["adminPages"],
+            json!([{"key": "deployment-gating-admin", "name": {"value": "My Gates: API tokens"},
+                    "url": "/jira/admin"}])
+        );
     }
 
     #[test]
     fn module_keys_follow_the_seed_rule() {
-        for key in [GATING_MODULE_KEY, PROVIDER_MODULE_KEY] {
+        for key in [
+            GATING_MODULE_KEY,
+            PROVIDER_MODULE_KEY,
+            GATES_PAGE_KEY,
+            ADMIN_PAGE_KEY,
+        ] {
             assert!(AppKey::parse(key).is_ok(), "{key}");
         }
     }

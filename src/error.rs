@@ -31,6 +31,8 @@ pub enum AppError {
     InvalidBearer,
     /// The bearer token lacks the scope the endpoint needs.
     InsufficientScope { needed: &'static str },
+    /// The caller is who they say but may not do this (`code` says why).
+    Forbidden { code: &'static str, message: String },
     /// A dependency is down; the client should retry (Jira does on 503).
     Unavailable { code: &'static str, message: String },
     /// The request is well formed but the tenant's Jira would not take it.
@@ -57,7 +59,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Auth(e) => e.status(),
             AppError::InvalidBearer => 401,
-            AppError::InsufficientScope { .. } => 403,
+            AppError::InsufficientScope { .. } | AppError::Forbidden { .. } => 403,
             AppError::Unavailable { .. } => 503,
             AppError::BadGateway { .. } => 502,
             AppError::Unprocessable { .. } => 422,
@@ -74,6 +76,7 @@ impl AppError {
             ),
             AppError::InvalidConfig(e) => ("invalid_configuration", e.to_string()),
             AppError::BadRequest { code, message }
+            | AppError::Forbidden { code, message }
             | AppError::Unavailable { code, message }
             | AppError::BadGateway { code, message }
             | AppError::Unprocessable { code, message } => (*code, message.clone()),

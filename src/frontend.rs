@@ -12,11 +12,12 @@ use crate::connect_auth::{verify_request, TokenKind};
 use crate::descriptor::build_descriptor;
 use crate::error::AppError;
 use crate::https_url::HttpsUrl;
+use crate::pages::JiraPage;
 use crate::request_log::RequestLog;
 use crate::routes::{self, Route};
 use crate::tenant_store::TenantStore;
 use crate::{
-    callback_routes, connection_routes, deployments_api, gates_api, http, lifecycle_routes,
+    callback_routes, connection_routes, deployments_api, gates_api, http, lifecycle_routes, pages,
     tokens_api,
 };
 
@@ -82,9 +83,11 @@ async fn dispatch(
         Route::Tokens => tokens_api::tokens(req, env, ctx).await,
         Route::Token => tokens_api::revoke(req, env, ctx, &params).await,
         Route::Deployments => deployments_api::submit(req, env, ctx).await,
-        Route::StreamTickets => gates_api::create_ticket(req, env).await,
+        Route::StreamTickets => gates_api::create_ticket(req, env, ctx).await,
         Route::Stream => gates_api::stream(req, env).await,
-        Route::Dashboard => dashboard().map_err(internal),
+        Route::Dashboard => pages::dashboard(),
+        Route::JiraGatesPage => pages::jira_page(req, env, ctx, JiraPage::Gates).await,
+        Route::JiraAdminPage => pages::jira_page(req, env, ctx, JiraPage::Admin).await,
     }
 }
 
@@ -113,22 +116,6 @@ fn descriptor(ctx: &AppContext) -> Result<Response> {
     let descriptor = build_descriptor(&ctx.config, &ctx.base_url);
     // Short-lived: Jira re-reads the descriptor on install and upgrade, operators change vars.
     http::json(200, &descriptor, &[("Cache-Control", "public, max-age=60")])
-}
-
-/// The live dashboard: one self-contained page (HTML, CSS and JS embedded in the worker).
-fn dashboard() -> Result<Response> {
-    const PAGE: &str = include_str!("dashboard.html");
-    let mut response = Response::from_html(PAGE)?;
-    let headers = response.headers_mut();
-    headers.set("Cache-Control", "no-cache")?;
-    headers.set(
-        "Content-Security-Policy",
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-         connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
-         frame-ancestors 'none'",
-    )?;
-    headers.set("Referrer-Policy", "no-referrer")?;
-    Ok(response)
 }
 
 fn internal(e: worker::Error) -> AppError {

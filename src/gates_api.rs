@@ -10,11 +10,14 @@
 use worker::{Env, Request, Response};
 
 use crate::api_tokens::{mint_ticket, parse_bearer, parse_ticket, TokenHash};
+use crate::app_context::AppContext;
 use crate::connect::credentials::ClientKey;
+use crate::connect_auth::{verify_request, TokenKind};
 use crate::error::AppError;
 use crate::gate_store;
 use crate::gating::callback::{GateId, GateKey};
 use crate::gating::commands::{parse_events_query, parse_gate_filter, parse_wait, GateCommand};
+use crate::tenant_store::TenantStore;
 
 /// `Authorization: Bearer <API token>` → the tenant it belongs to and its hash.
 pub fn bearer(req: &Request) -> Result<(ClientKey, TokenHash), AppError> {
@@ -106,14 +109,33 @@ fn bad_query((param, reason): (&'static str, String)) -> AppError {
 
 /// `POST /api/v1/stream-tickets`: a single-use ticket, valid for a minute, for opening
 /// `/api/v1/stream` from a browser without putting the API token in a URL.
-pub async fn create_ticket(req: &Request, env: &Env) -> Result<Response, AppError> {
-    let (tenant, bearer) = bearer(req)?;
+/// `POST /api/v1/stream-tickets`: with a `gates:read` API token (`Authorization: Bearer`), or
+/// with a Connect JWT from the tenant's Jira (the "Deployment gates" page inside Jira).
+pub async fn create_ticket(
+    req: &Request,
+    env: &Env,
+    ctx: &AppContext,
+) -> Result<Response, AppError> {
     let mut random = [0u8; 32];
     getrandom::getrandom(&mut random).map_err(|e| AppError::Internal(format!("getrandom: {e}")))?;
-    let ticket = mint_ticket(&tenant, random);
-    let command = GateCommand::CreateTicket {
-        bearer,
-        hash: ticket.hash,
+    let is_bearer = req
+        .headers()
+        .get("Authorization")
+        .ok()
+        .flatten()
+        .is_some_and(|h| h.starts_with("Bearer "));
+    let (tenant, ticket, command) = if is_bearer {
+        let (tenant, bearer) = bearer(req)?;
+        let ticket = mint_ticket(&tenant, random);
+        let hash = ticket.hash.clone();
+        (tenant, ticket, GateCommand::CreateTicket { bearer, hash })
+    } else {
+        let store = TenantStore::open(env)?;
+        let verified = verify_request(req, ctx, &store, TokenKind::RequestBoundOrContext).await?;
+        let tenant = verified.tenant.client_key;
+        let ticket = mint_ticket(&tenant, random);
+        let hash = ticket.hash.clone();
+        (tenant, ticket, GateCommand::CreateJiraTicket { hash })
     };
     let mut answer = gate_store::send(env, &tenant, &command).await?;
     if answer.status_code() != 201 {

@@ -5,7 +5,8 @@
 
 use crate::connect::lifecycle::LifecycleEvent;
 use crate::descriptor::{
-    CALLBACK_PATH, DISABLED_PATH, ENABLED_PATH, INSTALLED_PATH, UNINSTALLED_PATH,
+    ADMIN_PAGE_PATH, CALLBACK_PATH, DISABLED_PATH, ENABLED_PATH, GATES_PAGE_PATH, INSTALLED_PATH,
+    UNINSTALLED_PATH,
 };
 use crate::error::AppError;
 
@@ -27,6 +28,10 @@ pub enum Route {
     StreamTickets,
     Stream,
     Dashboard,
+    /// The general page inside Jira ("Deployment gates").
+    JiraGatesPage,
+    /// The admin page inside Jira (API tokens).
+    JiraAdminPage,
 }
 
 /// Every route with the methods it serves. `HEAD` is served wherever `GET` is.
@@ -68,6 +73,8 @@ const ROUTES: &[(&str, &[&str], Route)] = &[
     ("/api/v1/stream-tickets", &["POST"], Route::StreamTickets),
     ("/api/v1/stream", &["GET"], Route::Stream),
     ("/dashboard", &["GET", "HEAD"], Route::Dashboard),
+    (GATES_PAGE_PATH, &["GET"], Route::JiraGatesPage),
+    (ADMIN_PAGE_PATH, &["GET"], Route::JiraAdminPage),
 ];
 
 /// The route for `path` and its `{}` segments, still percent-encoded as sent.

@@ -23,6 +23,8 @@ pub const MAX_CLIENT_FRAME: usize = 4096;
 /// Events per `events` frame and gates per snapshot, so no frame grows without bound.
 pub const MAX_BATCH: usize = 100;
 pub const MAX_SNAPSHOT: usize = 1000;
+/// The token id recorded for tickets of Jira users (general page), who hold no API token.
+pub const JIRA_USER_TICKET: &str = "jira-user";
 /// How long a stream ticket lives.
 pub const TICKET_TTL_MS: i64 = 60_000;
 

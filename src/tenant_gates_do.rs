@@ -40,7 +40,7 @@ use crate::gating::ordering::{decide, Current, Decision};
 use crate::gating::reconcile::{gating_status_path, Schedule};
 use crate::http;
 use crate::jira_client::JiraClient;
-use crate::stream::{PING, PONG, TICKET_TTL_MS};
+use crate::stream::{JIRA_USER_TICKET, PING, PONG, TICKET_TTL_MS};
 use crate::tenant::TenantRecord;
 use crate::tenant_store::TenantStore;
 
@@ -630,24 +630,10 @@ fn run(sql: &SqlStorage, command: GateCommand, now_ms: i64, schedule: &Schedule)
         GateCommand::CreateTicket { hash, .. } => {
             let token_id =
                 token_id.ok_or_else(|| AppError::Internal("ticket without token".into()))?;
-            exec(
-                sql,
-                "DELETE FROM tickets WHERE expires_ms < ?",
-                vec![SqlStorageValue::from(now_ms as f64)],
-            )?;
-            exec(
-                sql,
-                "INSERT INTO tickets (hash, token_id, expires_ms) VALUES (?, ?, ?)",
-                vec![
-                    hash.0.into(),
-                    token_id.into(),
-                    SqlStorageValue::from((now_ms + TICKET_TTL_MS) as f64),
-                ],
-            )?;
-            let body = json!({"expiresAt": rfc3339(now_ms + TICKET_TTL_MS)});
-            let response =
-                http::json(201, &body, &[("Cache-Control", "no-store")]).map_err(internal)?;
-            Ok(plain(response))
+            store_ticket(sql, &token_id, hash, now_ms).map(plain)
+        }
+        GateCommand::CreateJiraTicket { hash } => {
+            store_ticket(sql, JIRA_USER_TICKET, hash, now_ms).map(plain)
         }
         GateCommand::RecordSubmission { key, gated, state } => {
             let response = record_submission(sql, &key, gated, &state, &now)?;
@@ -1202,6 +1188,31 @@ fn revoke_token(sql: &SqlStorage, id: &str, now: &str) -> std::result::Result<Re
         return Err(AppError::NotFound);
     }
     empty(204)
+}
+
+/// A single-use stream ticket, valid [`TICKET_TTL_MS`], for `token_id`'s sockets.
+fn store_ticket(
+    sql: &SqlStorage,
+    token_id: &str,
+    hash: TokenHash,
+    now_ms: i64,
+) -> std::result::Result<Response, AppError> {
+    exec(
+        sql,
+        "DELETE FROM tickets WHERE expires_ms < ?",
+        vec![SqlStorageValue::from(now_ms as f64)],
+    )?;
+    exec(
+        sql,
+        "INSERT INTO tickets (hash, token_id, expires_ms) VALUES (?, ?, ?)",
+        vec![
+            hash.0.into(),
+            token_id.into(),
+            SqlStorageValue::from((now_ms + TICKET_TTL_MS) as f64),
+        ],
+    )?;
+    let body = json!({"expiresAt": rfc3339(now_ms + TICKET_TTL_MS)});
+    http::json(201, &body, &[("Cache-Control", "no-store")]).map_err(internal)
 }
 
 fn empty(status: u16) -> std::result::Result<Response, AppError> {

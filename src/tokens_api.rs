@@ -4,7 +4,7 @@
 //! tenant's object is the only place tokens are checked).
 //!
 //! Who may call: a Connect JWT issued by the tenant's Jira (an admin page's context token or a
-//! request token), or the operator's `ADMIN_TOKEN` secret (`Authorization: Bearer`) together
+//! request token) for an account Jira says is a site administrator, or the operator's `ADMIN_TOKEN` secret (`Authorization: Bearer`) together
 //! with the tenant's `clientKey` (in the body for POST, `?clientKey=` otherwise). With no
 //! `ADMIN_TOKEN` set, only Connect JWTs are accepted.
 
@@ -21,6 +21,7 @@ use crate::error::AppError;
 use crate::gate_store;
 use crate::gating::commands::GateCommand;
 use crate::http;
+use crate::jira_admin::require_site_admin;
 use crate::tenant::TenantState;
 use crate::tenant_store::TenantStore;
 
@@ -99,6 +100,7 @@ async fn authorize(
     let Some(presented) = header.strip_prefix("Bearer ") else {
         // A Connect JWT (header or ?jwt=) from the tenant's Jira.
         let verified = verify_request(req, ctx, &store, TokenKind::RequestBoundOrContext).await?;
+        require_site_admin(&verified, ctx).await?;
         return Ok(verified.tenant.client_key);
     };
     let admin = env

@@ -78,6 +78,11 @@ pub enum GateCommand {
         bearer: TokenHash,
         hash: TokenHash,
     },
+    /// Stores a stream ticket for a Jira user the worker authenticated by a Connect JWT (the
+    /// "Deployment gates" page inside Jira). Its sockets close when the tenant uninstalls.
+    CreateJiraTicket {
+        hash: TokenHash,
+    },
     /// Checks a bearer token for a scope (before the worker acts on the tenant's behalf).
     Authorize {
         bearer: TokenHash,

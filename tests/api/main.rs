@@ -8,6 +8,7 @@ mod deployments;
 mod descriptor;
 mod gates;
 mod harness;
+mod jira_pages;
 mod lifecycle;
 mod recipes;
 mod reconciler;

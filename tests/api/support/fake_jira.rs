@@ -3,7 +3,8 @@
 //! Like Jira, it authenticates every request by its Connect JWT (HS256 with the site's shared
 //! secret, `iss` = the app key, `exp` in the future, `qsh` of the request, computed here
 //! independently of the app's code) and answers 401 otherwise. It serves the deployments bulk
-//! endpoint and the gating-status endpoint, records every request, and can be told to answer the
+//! endpoint, the gating-status endpoint, the permission check (one site administrator,
+//! [`super::fixtures::SITE_ADMIN_ACCOUNT`]), records every request, and can be told to answer the
 //! next requests with something else (429 with `Retry-After`, 5xx, garbage).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -49,6 +50,8 @@ struct SiteState {
     gating: HashMap<(String, String, i64), Value>,
     /// Issue keys this site does not know (reported in `unknownIssueKeys`).
     unknown_issue_keys: Vec<String>,
+    /// Accounts holding the global ADMINISTER permission.
+    site_admins: Vec<String>,
 }
 
 pub struct FakeJira {
@@ -72,7 +75,10 @@ impl FakeJira {
         let id = unique_id();
         let client_key = format!("jira-site-{id}");
         let secret = Arc::new(Mutex::new(new_secret(&id)));
-        let state = Arc::new(Mutex::new(SiteState::default()));
+        let state = Arc::new(Mutex::new(SiteState {
+            site_admins: vec![super::fixtures::SITE_ADMIN_ACCOUNT.to_owned()],
+            ..SiteState::default()
+        }));
         let (handler_state, handler_secret, app_key) =
             (Arc::clone(&state), Arc::clone(&secret), app_key.to_owned());
         let server = LoopbackServer::start(move |received| {
@@ -179,6 +185,9 @@ impl SiteState {
                         "deploymentType": "Cloud"}),
             );
         }
+        if path == "/rest/api/3/permissions/check" && req.method == "POST" {
+            return self.check_permissions(req);
+        }
         if let Some(key) = gating_status_key(path) {
             return match (req.method.as_str(), self.gating.get(&key)) {
                 ("GET", Some(status)) => Answer::json(200, status),
@@ -187,6 +196,25 @@ impl SiteState {
             };
         }
         Answer::json(404, &json!({"message": "Not Found"}))
+    }
+
+    /// `POST /rest/api/3/permissions/check`: which of the requested global permissions the
+    /// account holds (Connect apps may ask for any account).
+    fn check_permissions(&self, req: &Received) -> Answer {
+        let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+            return Answer::json(400, &json!({"errorMessages": ["Malformed JSON"]}));
+        };
+        let admin = body["accountId"]
+            .as_str()
+            .is_some_and(|a| self.site_admins.iter().any(|s| s == a));
+        let granted: Vec<&Value> = body["globalPermissions"]
+            .as_array()
+            .map(|p| p.iter().filter(|p| admin && *p == "ADMINISTER").collect())
+            .unwrap_or_default();
+        Answer::json(
+            200,
+            &json!({"globalPermissions": granted, "projectPermissions": []}),
+        )
     }
 
     /// `POST /rest/deployments/0.1/bulk`: accepts well-formed deployments, as Jira's 202 says.

@@ -21,3 +21,8 @@ pub const INSTALL_KEY_ID: &str = "test-install-key-1";
 
 /// The operator secret test workers run with (a var here; a wrangler secret in production).
 pub const ADMIN_TOKEN: &str = "test-admin-token-7c1f0d2e9b8a4c3d";
+
+/// The Atlassian account the fake Jira sites treat as their site administrator.
+pub const SITE_ADMIN_ACCOUNT: &str = "557058:0f1e2d3c-site-admin";
+/// An ordinary user of the fake sites.
+pub const PLAIN_USER_ACCOUNT: &str = "557058:9a8b7c6d-plain-user";

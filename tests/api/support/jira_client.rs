@@ -192,12 +192,17 @@ impl FakeJira {
         worker.request("POST", "/callback", &headers, Some(body))
     }
 
-    /// Creates an API token as the tenant's admin page would (context JWT); returns it.
-    pub fn create_token(&self, worker: &TestWorker, scopes: &[&str]) -> String {
-        let context = hs256(
-            claims(&self.client_key, "context-qsh", json!({})),
+    /// A context JWT, as `AP.context.getToken()` gives a page of the app, for `account`.
+    pub fn context_token(&self, account: &str) -> String {
+        hs256(
+            claims(&self.client_key, "context-qsh", json!({"sub": account})),
             &self.shared_secret(),
-        );
+        )
+    }
+
+    /// Creates an API token as the tenant's admin page would (a site admin's context JWT).
+    pub fn create_token(&self, worker: &TestWorker, scopes: &[&str]) -> String {
+        let context = self.context_token(super::fixtures::SITE_ADMIN_ACCOUNT);
         let reply = worker.request(
             "POST",
             "/api/v1/tokens",
