@@ -33,3 +33,12 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   step "installing Node tools (npm ci)"
   npm ci --no-audit --no-fund
 fi
+
+# The browser test drives Debian's Chromium headless; only the test set-up asks for it.
+if [[ "${1:-}" == --with-browser ]] && ! command -v chromium >/dev/null; then
+  step "installing chromium (Debian package) for the browser test"
+  sudo_if_needed=()
+  [[ $(id -u) -eq 0 ]] || sudo_if_needed=(sudo)
+  "${sudo_if_needed[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_if_needed[@]}" apt-get install -y -qq --no-install-recommends chromium
+fi

@@ -3,7 +3,7 @@
 # release wasm build, and the integration tests against that build in real workerd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --with-browser
 source scripts/env.sh
 
 step() { printf '==> %s\n' "$*" >&2; }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod browser;
 mod configuration;
 mod deployments;
 mod descriptor;

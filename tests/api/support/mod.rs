@@ -4,6 +4,7 @@
 //! Not every test file uses every helper, so unused ones are not warnings here.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod client;
 pub mod fake_jira;
 pub mod fake_keys;
