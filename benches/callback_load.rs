@@ -1,8 +1,11 @@
-//! Callback ingest through the local worker (wrangler dev → workerd, real KV and Durable
-//! Objects), next to the no-op route `GET /healthz` of the same worker in the same run.
+//! Callback ingest through the local worker (real workerd, KV and Durable Objects): signed
+//! callbacks across 50 tenants and 1,000 gates at concurrency 1, 8 and 32, next to the no-op route
+//! `GET /healthz` and a gate read of the same worker in the same run. Measured twice: through
+//! wrangler dev's proxy (what `wrangler dev` users hit) and on workerd's own port (the proxy's
+//! cost removed).
 //!
 //! Run with `scripts/bench.sh` (it builds the worker first). Prints a table and writes
-//! `bench/callback-ingest.json`. Never part of the tests: no figure here is asserted.
+//! `bench/tmp/callback-ingest.json`. Never part of the tests: no figure here is asserted.
 
 #[path = "../tests/api/support/mod.rs"]
 #[allow(unused_imports)] // The harness re-exports helpers this benchmark does not use.
@@ -15,12 +18,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::fake_jira::FakeJira;
 use support::jira_client::gate_payload;
-use support::TestWorker;
+use support::{client, TestWorker};
 
-const TENANTS: usize = 10;
-const GATES_PER_TENANT: u64 = 100;
+const TENANTS: usize = 50;
+const GATES_PER_TENANT: u64 = 20;
 
 struct Run {
+    origin: &'static str,
     route: &'static str,
     concurrency: usize,
     requests: usize,
@@ -73,53 +77,68 @@ fn main() {
     // Strictly increasing timestamps so every callback is applied (the expensive path).
     let clock = Arc::new(AtomicU64::new(0));
 
+    let origins = [
+        ("proxy", worker.base_url.clone()),
+        ("workerd", worker.direct_url()),
+    ];
     let mut runs = Vec::new();
-    for (concurrency, requests) in [(1, 400), (8, 2000), (32, 3200)] {
-        for route in ["noop", "callback", "gate read"] {
-            let (w, s, c, t) = (
-                Arc::clone(&worker),
-                Arc::clone(&sites),
-                Arc::clone(&clock),
-                Arc::clone(&tokens),
-            );
-            runs.push(load(route, concurrency, requests, move |i| {
-                if route == "noop" {
-                    return w.get("/healthz").status;
-                }
-                if route == "gate read" {
-                    return support::jira_client::api_get(
-                        &w,
-                        &t[i % TENANTS],
-                        "/api/v1/gates/bench/prod/0",
-                    )
-                    .status;
-                }
-                let site = &s[i % TENANTS];
-                let tick = c.fetch_add(1, Ordering::SeqCst);
-                let at = chrono::DateTime::from_timestamp_millis(1_800_000_000_000 + tick as i64)
-                    .unwrap()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
-                let seq = (i as u64 / TENANTS as u64) % GATES_PER_TENANT;
-                site.callback(
-                    &w,
-                    &gate_payload("bench", "prod", seq, "allowed", &at),
-                    None,
-                )
-                .status
-            }));
+    for (origin, base) in origins {
+        for (concurrency, requests) in [(1, 400), (8, 2000), (32, 3200)] {
+            for route in ["noop", "callback", "gate read"] {
+                let (base, s, c, t) = (
+                    base.clone(),
+                    Arc::clone(&sites),
+                    Arc::clone(&clock),
+                    Arc::clone(&tokens),
+                );
+                let op = move |i: usize| {
+                    let site = &s[i % TENANTS];
+                    match route {
+                        "noop" => client::send("GET", &format!("{base}/healthz"), &[], None).status,
+                        "gate read" => {
+                            let auth = format!("Bearer {}", t[i % TENANTS]);
+                            let url = format!("{base}/api/v1/gates/bench/prod/0");
+                            client::send("GET", &url, &[("Authorization", &auth)], None).status
+                        }
+                        _ => {
+                            let tick = c.fetch_add(1, Ordering::SeqCst);
+                            let at = chrono::DateTime::from_timestamp_millis(
+                                1_800_000_000_000 + tick as i64,
+                            )
+                            .unwrap()
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+                            let seq = (i as u64 / TENANTS as u64) % GATES_PER_TENANT;
+                            let body = gate_payload("bench", "prod", seq, "allowed", &at);
+                            let auth = format!("JWT {}", site.request_token("POST", "/callback"));
+                            client::send(
+                                "POST",
+                                &format!("{base}/callback"),
+                                &[
+                                    ("Authorization", &auth),
+                                    ("Content-Type", "application/json"),
+                                ],
+                                Some(body.to_string().as_bytes()),
+                            )
+                            .status
+                        }
+                    }
+                };
+                runs.push(load(origin, route, concurrency, requests, op));
+            }
         }
     }
 
     println!(
-        "\ncallback ingest and a gate read (bearer token, one Durable Object round trip, no write) vs the no-op route, through wrangler dev's proxy, same worker, same run"
+        "\ncallback ingest (50 tenants, 1,000 gates) and a gate read (bearer token, one Durable Object round trip, no write) vs the no-op route; same worker, same run"
     );
     println!(
-        "{:<9} {:>3} {:>6} {:>7} {:>9} {:>9} {:>9}",
-        "route", "c", "reqs", "errors", "req/s", "p50 ms", "p99 ms"
+        "{:<8} {:<9} {:>3} {:>6} {:>7} {:>9} {:>9} {:>9}",
+        "origin", "route", "c", "reqs", "errors", "req/s", "p50 ms", "p99 ms"
     );
     for r in &runs {
         println!(
-            "{:<9} {:>3} {:>6} {:>7} {:>9.0} {:>9.2} {:>9.2}",
+            "{:<8} {:<9} {:>3} {:>6} {:>7} {:>9.0} {:>9.2} {:>9.2}",
+            r.origin,
             r.route,
             r.concurrency,
             r.requests,
@@ -129,33 +148,42 @@ fn main() {
             r.percentile(0.99)
         );
     }
-    let mut ratios = Vec::new();
+    let mut rows = Vec::new();
     for trio in runs.chunks(3) {
         let (noop, cb) = (&trio[0], &trio[1]);
         let ratio = cb.rps() / noop.rps();
         let overhead = cb.percentile(0.5) - noop.percentile(0.5);
         println!(
-            "c={:<3} callback/no-op throughput {:.2}, p50 overhead {:.2} ms",
-            cb.concurrency, ratio, overhead
+            "{} c={:<3} callback/no-op throughput {:.2}, p50 overhead {:.2} ms, callback errors {}",
+            cb.origin, cb.concurrency, ratio, overhead, cb.errors
         );
-        ratios.push(json!({"concurrency": cb.concurrency, "throughput_ratio": ratio, "p50_overhead_ms": overhead}));
+        let at = format!("{}, c={}", cb.origin, cb.concurrency);
+        rows.push(json!({"metric": format!("callback req/s ({at})"), "value": cb.rps(), "unit": "req/s",
+            "goal": null, "met": null, "note": format!("no-op {:.0} req/s, {} errors", noop.rps(), cb.errors)}));
+        rows.push(json!({"metric": format!("callback / no-op throughput ({at})"), "value": ratio, "unit": "ratio",
+            "goal": ">= 0.5", "met": ratio >= 0.5, "note": null}));
+        rows.push(json!({"metric": format!("callback p50 overhead over no-op ({at})"), "value": overhead, "unit": "ms",
+            "goal": "< 1", "met": overhead < 1.0,
+            "note": format!("callback p50 {:.2} / p99 {:.2} ms", cb.percentile(0.5), cb.percentile(0.99))}));
     }
     let results = json!({
-        "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
-        "through": "wrangler dev proxy (wrangler 4.86, workerd 2026-04-26)",
+        "title": "Callback ingest vs the no-op route (50 tenants, 1,000 gates)",
+        "rows": rows,
         "tenants": TENANTS, "gates_per_tenant": GATES_PER_TENANT,
         "runs": runs.iter().map(|r| json!({
-            "route": r.route, "concurrency": r.concurrency, "requests": r.requests, "errors": r.errors,
-            "rps": r.rps(), "p50_ms": r.percentile(0.5), "p99_ms": r.percentile(0.99)})).collect::<Vec<_>>(),
-        "ratios": ratios,
+            "origin": r.origin, "route": r.route, "concurrency": r.concurrency, "requests": r.requests,
+            "errors": r.errors, "rps": r.rps(), "p50_ms": r.percentile(0.5),
+            "p99_ms": r.percentile(0.99)})).collect::<Vec<_>>(),
     });
-    let path = support::fixtures::repo_path("bench/callback-ingest.json");
+    let path = support::fixtures::repo_path("bench/tmp/callback-ingest.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, serde_json::to_string_pretty(&results).unwrap()).unwrap();
     println!("wrote {}", path.display());
 }
 
 /// `requests` calls of `op` spread over `concurrency` threads; a call is an error unless 2xx.
 fn load(
+    origin: &'static str,
     route: &'static str,
     concurrency: usize,
     requests: usize,
@@ -193,6 +221,7 @@ fn load(
         .collect();
     latencies_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Run {
+        origin,
         route,
         concurrency,
         requests,

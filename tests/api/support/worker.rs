@@ -141,6 +141,30 @@ impl TestWorker {
         self.wait_until_serving();
     }
 
+    /// The worker served by its own `workerd` process, without wrangler's proxy in front: the
+    /// origin a benchmark uses to tell the proxy's cost from the worker's. Found as the listening
+    /// port of a process under this worker's supervisor that answers `/healthz` and is not the
+    /// proxy's.
+    pub fn direct_url(&self) -> String {
+        let ours: Vec<u32> = descendants(self.supervisor.id());
+        let proxy = self
+            .base_url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap();
+        listening_ports(&ours)
+            .into_iter()
+            .filter(|port| *port != proxy)
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .find(|url| {
+                let reply = client::send("GET", &format!("{url}/healthz"), &[], None);
+                reply.status == 200 && reply.body.contains("\"ok\"")
+            })
+            .expect("workerd's own port")
+    }
+
     /// The worker's private folder (config, state, log); removed when the worker is dropped.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
@@ -185,4 +209,67 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Every process below `root` (by parent pid, from /proc).
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The field after the parenthesised name is the state, then the parent pid.
+            let ppid = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        i += 1;
+    }
+    found
+}
+
+/// TCP ports in LISTEN state whose sockets belong to `pids`.
+fn listening_ports(pids: &[u32]) -> Vec<u16> {
+    let inodes: Vec<String> = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok())
+        .flat_map(|fds| fds.flatten())
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            let t = target.to_str()?;
+            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT, st 0A is LISTEN, inode is the tenth field.
+            let listening = f.get(3) == Some(&"0A");
+            let inode = f.get(9)?;
+            if !listening || !inodes.iter().any(|i| i == inode) {
+                return None;
+            }
+            u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()
+        })
+        .collect()
 }

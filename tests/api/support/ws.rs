@@ -26,9 +26,14 @@ pub fn ticket(worker: &TestWorker, token: &str) -> String {
 
 /// Opens `/api/v1/stream?ticket=…&{query}`; `Err(status)` when the upgrade is refused.
 pub fn connect_with_ticket(worker: &TestWorker, ticket: &str, query: &str) -> Result<Socket, u16> {
+    connect_at(&worker.base_url, ticket, query)
+}
+
+/// Like [`connect_with_ticket`], at another origin of the same worker (its workerd port).
+pub fn connect_at(base_url: &str, ticket: &str, query: &str) -> Result<Socket, u16> {
     let url = format!(
         "{}/api/v1/stream?ticket={ticket}{}{query}",
-        worker.base_url.replace("http://", "ws://"),
+        base_url.replace("http://", "ws://"),
         if query.is_empty() { "" } else { "&" }
     );
     match tungstenite::connect(url) {
