@@ -3,6 +3,7 @@
 
 mod support;
 
+mod abuse;
 mod configuration;
 mod deployments;
 mod descriptor;
