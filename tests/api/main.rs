@@ -7,6 +7,7 @@ mod abuse;
 mod configuration;
 mod deployments;
 mod descriptor;
+mod faults;
 mod gates;
 mod harness;
 mod lifecycle;
