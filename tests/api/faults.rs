@@ -144,7 +144,7 @@ fn deliver_through_outage(base: &str, jira: &FakeJira, payload: &Value, delivery
 }
 
 fn status_for(seq: u64) -> &'static str {
-    if seq % 3 == 0 {
+    if seq.is_multiple_of(3) {
         "prevented"
     } else {
         "allowed"
