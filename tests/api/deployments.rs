@@ -7,7 +7,7 @@ use crate::support::jira_client::{api_get, gate_payload};
 use crate::support::loopback::Answer;
 use crate::support::{Reply, TestWorker};
 
-fn submission(seq: u64, overrides: Value) -> Value {
+pub(crate) fn submission(seq: u64, overrides: Value) -> Value {
     let mut b = json!({
         "pipeline": {"id": "web", "displayName": "Web", "url": "https://ci.example.com/web"},
         "environment": {"id": "production", "displayName": "Production", "type": "production"},
@@ -23,7 +23,7 @@ fn submission(seq: u64, overrides: Value) -> Value {
     b
 }
 
-fn submit(worker: &TestWorker, token: &str, body: &Value) -> Reply {
+pub(crate) fn submit(worker: &TestWorker, token: &str, body: &Value) -> Reply {
     worker.request(
         "POST",
         "/api/v1/deployments",
@@ -35,13 +35,13 @@ fn submit(worker: &TestWorker, token: &str, body: &Value) -> Reply {
     )
 }
 
-struct Pipeline {
-    jira: FakeJira,
-    write: String,
-    read: String,
+pub(crate) struct Pipeline {
+    pub jira: FakeJira,
+    pub write: String,
+    pub read: String,
 }
 
-fn pipeline(worker: &TestWorker) -> Pipeline {
+pub(crate) fn pipeline(worker: &TestWorker) -> Pipeline {
     let jira = FakeJira::start("deployment-gating");
     jira.install(worker);
     let write = jira.create_token(worker, &["deployments:write"]);

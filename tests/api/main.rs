@@ -3,10 +3,12 @@
 
 mod support;
 
+mod abuse;
 mod browser;
 mod configuration;
 mod deployments;
 mod descriptor;
+mod faults;
 mod gates;
 mod harness;
 mod jira_pages;

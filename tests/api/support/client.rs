@@ -49,6 +49,17 @@ fn agent() -> ureq::Agent {
 }
 
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    try_send(method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url} failed: {e}"))
+}
+
+/// Like [`send`], but a transport failure (connection refused or reset, as while the worker is
+/// down) is an `Err` instead of a panic.
+pub fn try_send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Reply, String> {
     let mut req = agent().request(method, url);
     for (name, value) in headers {
         req = req.set(name, value);
@@ -59,7 +70,7 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
     };
     let response = match result {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url} failed: {e}"),
+        Err(e) => return Err(e.to_string()),
     };
     let status = response.status();
     let headers = response
@@ -71,12 +82,12 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
                 .map(|v| (n.to_ascii_lowercase(), v.to_owned()))
         })
         .collect();
-    let body = response.into_string().unwrap_or_default();
-    Reply {
+    let body = response.into_string().map_err(|e| e.to_string())?;
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// Whether anything answers HTTP at `url` (used to wait for a worker to start).

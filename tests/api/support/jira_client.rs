@@ -61,6 +61,21 @@ pub fn unsigned(alg: &str, claims: Value) -> String {
     )
 }
 
+/// A token with any header, HMAC-SHA256-signed with `key`: for algorithm-confusion attacks (an
+/// `HS256` or `RS256` header over an HMAC keyed with the public key PEM).
+pub fn hmac_signed(header: Value, claims: Value, key: &[u8]) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use jwt_compact::{Algorithm, AlgorithmSignature};
+    let enc = |bytes: &[u8]| Base64UrlUnpadded::encode_string(bytes);
+    let signing_input = format!(
+        "{}.{}",
+        enc(header.to_string().as_bytes()),
+        enc(claims.to_string().as_bytes())
+    );
+    let signature = Hs256.sign(&Hs256Key::new(key), signing_input.as_bytes());
+    format!("{signing_input}.{}", enc(&signature.as_bytes()))
+}
+
 impl FakeJira {
     /// The lifecycle payload Jira sends for `event`.
     pub fn lifecycle_payload(&self, event: &str, app_key: &str) -> Value {

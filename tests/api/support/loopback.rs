@@ -2,8 +2,9 @@
 //! server. Requests are handled one at a time, in order, as a small real server would.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// A request as the fake saw it.
 #[derive(Debug, Clone)]
@@ -33,6 +34,27 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Held back until released: a slow server, without the test guessing how slow.
+    pub hold: Option<Hold>,
+}
+
+/// A switch that keeps an answer back until the test releases it (at most a minute).
+#[derive(Debug, Clone, Default)]
+pub struct Hold(Arc<(Mutex<bool>, Condvar)>);
+
+impl Hold {
+    pub fn release(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    fn wait(&self) {
+        let (released, changed) = &*self.0;
+        let guard = released.lock().unwrap();
+        let _ = changed
+            .wait_timeout_while(guard, Duration::from_secs(60), |released| !*released)
+            .unwrap();
+    }
 }
 
 impl Answer {
@@ -41,11 +63,18 @@ impl Answer {
             status,
             headers: Vec::new(),
             body: body.into(),
+            hold: None,
         }
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
         Answer::new(status, value.to_string()).with_header("Content-Type", "application/json")
+    }
+
+    /// Sent only once `hold` is released.
+    pub fn held_by(mut self, hold: &Hold) -> Self {
+        self.hold = Some(hold.clone());
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -85,6 +114,9 @@ impl LoopbackServer {
                     body,
                 };
                 let answer = handler(received);
+                if let Some(hold) = &answer.hold {
+                    hold.wait();
+                }
                 let mut response =
                     tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
                 for (name, value) in &answer.headers {

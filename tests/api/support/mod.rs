@@ -11,6 +11,7 @@ pub mod fake_keys;
 pub mod fixtures;
 pub mod jira_client;
 pub mod loopback;
+pub mod raw_http;
 pub mod worker;
 pub mod ws;
 

@@ -43,6 +43,29 @@ pub fn connect_at(base_url: &str, ticket: &str, query: &str) -> Result<Socket, u
     }
 }
 
+/// Opens a stream for `token` on the worker at `base_url`, or says why it could not (the worker
+/// down, the ticket or the upgrade refused): for clients that reconnect through an outage.
+pub fn try_connect(base_url: &str, token: &str, query: &str) -> Result<Socket, String> {
+    let reply = client::try_send(
+        "POST",
+        &format!("{base_url}/api/v1/stream-tickets"),
+        &[("Authorization", &format!("Bearer {token}"))],
+        None,
+    )?;
+    if reply.status != 201 {
+        return Err(format!("ticket: {} {}", reply.status, reply.body));
+    }
+    let ticket = reply.json()["ticket"].as_str().unwrap().to_owned();
+    let url = format!(
+        "{}/api/v1/stream?ticket={ticket}{}{query}",
+        base_url.replace("http://", "ws://"),
+        if query.is_empty() { "" } else { "&" }
+    );
+    tungstenite::connect(url)
+        .map(|(socket, _)| socket)
+        .map_err(|e| e.to_string())
+}
+
 pub fn connect(worker: &TestWorker, token: &str, query: &str) -> Socket {
     connect_with_ticket(worker, &ticket(worker, token), query).expect("stream upgrade")
 }
@@ -53,6 +76,8 @@ pub enum Frame {
     Json(Value),
     Closed(Option<u16>),
     Nothing,
+    /// The connection failed without a close frame (reset, as when the worker is killed).
+    Broken(String),
 }
 
 /// The next text frame as JSON, a close, or nothing within `timeout`.
@@ -81,7 +106,7 @@ pub fn next(socket: &mut Socket, timeout: Duration) -> Frame {
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                 return Frame::Closed(None)
             }
-            Err(e) => panic!("stream read failed: {e}"),
+            Err(e) => return Frame::Broken(e.to_string()),
         }
     }
 }
