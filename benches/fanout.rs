@@ -210,7 +210,16 @@ fn run(count: usize) -> Value {
         sent.push(Instant::now());
         let reply = jira.callback(&worker, &payload, None);
         let at = Instant::now();
-        assert_eq!(reply.status, 204, "{}", reply.body);
+        if reply.status != 204 {
+            let log = worker.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "callback {i} answered {}: {}\nworker log (last lines, newest first):\n{}",
+                reply.status,
+                reply.body,
+                tail.join("\n")
+            );
+        }
         answered.push(at);
         std::thread::sleep(Duration::from_millis(300));
     }

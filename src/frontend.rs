@@ -101,10 +101,17 @@ fn load_context(
     let base_url = match &config.base_url {
         Some(url) => url.clone(),
         None => {
+            // Without BASE_URL the app lives at whatever origin the request names: a request
+            // with an origin the app cannot use (plain http off loopback) is the client's error.
             let url = req.url().map_err(|e| AppError::Internal(e.to_string()))?;
-            HttpsUrl::parse(&url.origin().ascii_serialization()).map_err(|reason| ConfigError {
-                setting: "BASE_URL",
-                reason: format!("unset, and the request origin is not usable: {reason}"),
+            HttpsUrl::parse(&url.origin().ascii_serialization()).map_err(|reason| {
+                AppError::BadRequest {
+                    code: "origin_not_usable",
+                    message: format!(
+                        "BASE_URL is unset, so the app is served at the request's origin, \
+                         which it cannot use: {reason}"
+                    ),
+                }
             })?
         }
     };

@@ -23,8 +23,8 @@ use crate::stream::{
 };
 use crate::tenant_gates_do::{last_event_id, query, EventView, GateView, StoredEvent, StoredGate};
 
-/// (1) Consume the single-use ticket (401 before the upgrade if it is unknown, expired, used,
-/// or its token was revoked). (2) Read filters and `since` (400). (3) Accept the socket for
+/// (1) Read filters and `since` (400). (2) Consume the single-use ticket (401 before the upgrade
+/// if it is unknown, expired, used, or its token was revoked). (3) Accept the socket for
 /// hibernation with its attachment, then send the snapshot or the missed events.
 pub fn open(
     state: &State,
@@ -40,7 +40,23 @@ pub fn open(
         .ok_or(AppError::InvalidBearer)?
         .1;
 
-    // (1) Ticket.
+    // (1) Filters and resume point, before the ticket is spent on a request that fails.
+    let bad = |message: String| AppError::BadRequest {
+        code: "invalid_parameter",
+        message,
+    };
+    let filters = StreamFilter::from_query(url.query_pairs()).map_err(bad)?;
+    let since = match url.query_pairs().find(|(k, _)| k == "since") {
+        None => None,
+        Some((_, v)) => Some(
+            v.parse::<i64>()
+                .ok()
+                .and_then(|id| u64::try_from(id).ok())
+                .ok_or_else(|| bad("since: must be an event id".into()))?,
+        ),
+    };
+
+    // (2) Ticket.
     #[derive(Deserialize)]
     struct Ticket {
         token_id: String,
@@ -65,20 +81,6 @@ pub fn open(
             return Err(AppError::InvalidBearer);
         }
     }
-
-    // (2) Filters and resume point.
-    let bad = |message: String| AppError::BadRequest {
-        code: "invalid_parameter",
-        message,
-    };
-    let filters = StreamFilter::from_query(url.query_pairs()).map_err(bad)?;
-    let since = match url.query_pairs().find(|(k, _)| k == "since") {
-        None => None,
-        Some((_, v)) => Some(
-            v.parse::<u64>()
-                .map_err(|_| bad("since: must be an event id".into()))?,
-        ),
-    };
 
     // (3) Accept, after sending what is pending to the others: the first frame of this socket
     // already covers it.
@@ -125,7 +127,7 @@ fn send_initial(
         .map(|b| (b.first.map(|f| f as u64), b.last.unwrap_or(0.0) as u64))
         .unwrap_or((None, 0));
     match since {
-        Some(since) if first.is_none_or(|first| since + 1 >= first) => {
+        Some(since) if first.is_none_or(|first| since.saturating_add(1) >= first) => {
             let mut after = since;
             loop {
                 let events: Vec<StoredEvent> = query(

@@ -1095,10 +1095,12 @@ fn list_gates(sql: &SqlStorage, filter: &GateFilter) -> std::result::Result<Resp
     .map_err(internal)
 }
 
+/// The log of applied updates, as the stream sends it: reconciler notes (which change no gate)
+/// stay in each gate's history only, so a client can check the stream against this log.
 fn events(sql: &SqlStorage, since: u64, limit: u32) -> std::result::Result<Response, AppError> {
     let events: Vec<StoredEvent> = query(
         sql,
-        "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        "SELECT * FROM events WHERE id > ? AND note IS NULL ORDER BY id LIMIT ?",
         vec![
             SqlStorageValue::from(since as f64),
             SqlStorageValue::from(f64::from(limit)),

@@ -27,7 +27,7 @@ use crate::support::ws::{self, Frame, Socket};
 use crate::support::{raw_http, Reply, TestWorker};
 
 /// How many cases the table holds; a case dropped by accident fails the suite.
-const CASES: usize = 70;
+const CASES: usize = 71;
 
 /// What a case sends.
 enum Send {
@@ -405,6 +405,14 @@ fn corpus(w: &World, revoked_ticket: &str) -> Vec<Case> {
                 Some(vec![b'a'; 1024 * 1024]),
             ),
             Error(413, "payload_too_large"),
+        ),
+        case(
+            "plain-http request naming a public origin (BASE_URL unset)",
+            Send::Raw {
+                head: b"GET /healthz HTTP/1.1\r\nHost: evil.example.com".to_vec(),
+                body: Vec::new(),
+            },
+            Error(400, "origin_not_usable"),
         ),
         case(
             "100 KiB callback body sent chunked, without Content-Length",

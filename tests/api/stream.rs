@@ -206,6 +206,11 @@ fn tickets_are_single_use_tenant_bound_and_refused_before_the_upgrade() {
     );
     // An API token is not a ticket.
     assert_eq!(connect_with_ticket(worker, &token_a, "").err(), Some(401));
+    // A refused parameter does not spend the ticket.
+    assert_eq!(
+        connect_with_ticket(worker, &ticket_a, "since=-1").err(),
+        Some(400)
+    );
     assert!(connect_with_ticket(worker, &ticket_a, "").is_ok());
     assert_eq!(
         connect_with_ticket(worker, &ticket_a, "").err(),

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::client::Reply;
 
-/// Sends `head` (request line and headers, without the blank line; `Host` is added, and
+/// Sends `head` (request line and headers, without the blank line; `Host` is added unless `head`
+/// has one, and
 /// `Connection: close` unless `head` has a `Connection` header) and `body` as is, and reads the
 /// answer until the server closes the connection or 30 s pass.
 /// `None` when the server closed the connection without an HTTP answer.
@@ -19,11 +20,11 @@ pub fn exchange(base_url: &str, head: &[u8], body: &[u8]) -> Option<Reply> {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let mut request = head.to_vec();
-    request.extend_from_slice(format!("\r\nHost: {authority}").as_bytes());
-    if !String::from_utf8_lossy(head)
-        .to_ascii_lowercase()
-        .contains("\r\nconnection:")
-    {
+    let lower = String::from_utf8_lossy(head).to_ascii_lowercase();
+    if !lower.contains("\r\nhost:") {
+        request.extend_from_slice(format!("\r\nHost: {authority}").as_bytes());
+    }
+    if !lower.contains("\r\nconnection:") {
         request.extend_from_slice(b"\r\nConnection: close");
     }
     request.extend_from_slice(b"\r\n\r\n");
