@@ -10,3 +10,4 @@ for bin in "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN" "$ESBUILD_BIN" worker-build; do
   command -v "$bin" >/dev/null || { echo "missing $bin: run scripts/setup.sh" >&2; exit 1; }
 done
 worker-build --release
+node scripts/strip-wasm-names.mjs build/index_bg.wasm

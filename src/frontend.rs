@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use worker::{console_log, Date, Env, Request, Response, Result};
 
 use crate::app_context::AppContext;
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::connect_auth::{verify_request, TokenKind};
 use crate::descriptor::build_descriptor;
 use crate::error::AppError;
