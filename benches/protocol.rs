@@ -1,22 +1,28 @@
 //! Native micro-benchmarks of the Connect protocol hot paths (no criterion: a plain timing loop
 //! keeps the test build light). Each figure is the median of 9 rounds; run with
-//! `cargo bench --bench protocol`.
+//! `cargo bench --bench protocol`. The operations and their inputs live in
+//! `benches/shared/protocol_ops.rs`, which the wasm build of the same loop
+//! (`benches/wasm-protocol`, `scripts/bench-wasm.sh`) shares. Besides the printed table, the
+//! figures land in `bench/tmp/protocol-native.json` for the wasm comparison and the report.
 
-use std::hint::black_box;
 use std::time::Instant;
 
-use chrono::{TimeZone, Utc};
-use deployment_gating::connect::credentials::SharedSecret;
-use deployment_gating::connect::jwt::{
-    sign_outbound, verify_hs256, QshRule, UntrustedConnectToken,
-};
-use deployment_gating::connect::qsh::{canonical_request, qsh, RequestParts};
+use serde_json::{json, Value};
+
+#[path = "shared/protocol_ops.rs"]
+mod protocol_ops;
+
+use protocol_ops::{Fixtures, Op, ITERATIONS, ROUNDS};
+
+/// Verifying a callback's token is on every request Jira sends; it should stay well inside the
+/// per-request CPU budget.
+const VERIFY_GOAL_US: f64 = 5.0;
 
 fn median_ns_per_op(iterations: u32, mut op: impl FnMut()) -> f64 {
     for _ in 0..iterations / 10 {
         op(); // warm-up
     }
-    let mut rounds: Vec<f64> = (0..9)
+    let mut rounds: Vec<f64> = (0..ROUNDS)
         .map(|_| {
             let start = Instant::now();
             for _ in 0..iterations {
@@ -26,63 +32,60 @@ fn median_ns_per_op(iterations: u32, mut op: impl FnMut()) -> f64 {
         })
         .collect();
     rounds.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    rounds[4]
+    rounds[ROUNDS / 2]
 }
 
 fn report(name: &str, ns: f64) {
     println!("{name:<52} {:>10.2} µs/op", ns / 1000.0);
 }
 
+fn row(metric: &str, value: f64, unit: &str, goal: Option<&str>, met: Option<bool>) -> Value {
+    json!({ "metric": metric, "value": value, "unit": unit, "goal": goal, "met": met, "note": null })
+}
+
+fn rustc_version() -> Option<String> {
+    let out = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 fn main() {
-    let now = Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap();
-    let secret = SharedSecret::parse("AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/AbCdEfGhIjKl").unwrap();
+    let fixtures = Fixtures::new();
+    let mut rows = Vec::new();
+    let mut verify_us = None;
+    for op in Op::ALL {
+        let ns = median_ns_per_op(ITERATIONS, || fixtures.run(op));
+        report(op.label(), ns);
+        rows.push(row(op.label(), ns.round() / 1000.0, "µs/op", None, None));
+        if op == Op::VerifyCallbackToken {
+            verify_us = Some(ns.round() / 1000.0);
+        }
+    }
+    let verify_us = verify_us.expect("verification is one of the operations");
+    rows.push(row(
+        "goal: verify a callback token natively",
+        verify_us,
+        "µs/op",
+        Some("under 5 µs"),
+        Some(verify_us < VERIFY_GOAL_US),
+    ));
 
-    // A callback token as Jira would send it (signed here with the same HS256 scheme).
-    let callback_qsh = qsh(&RequestParts::new("POST", "/callback", ""));
-    let token = sign_outbound(
-        "0e50fccb-239d-4991-a5db-dc850ba3f236",
-        &secret,
-        &callback_qsh,
-        now,
-    );
-
-    let verify = median_ns_per_op(20_000, || {
-        let untrusted = UntrustedConnectToken::parse(black_box(&token)).unwrap();
-        let _iss = untrusted.unverified_issuer().unwrap();
-        let expected = qsh(&RequestParts::new("POST", black_box("/callback"), ""));
-        let claims = verify_hs256(&untrusted, &secret, QshRule::Request(&expected), now).unwrap();
-        black_box(claims);
+    let doc = json!({
+        "title": "Protocol micro-benchmarks, native",
+        "rows": rows,
+        "machine": {
+            "arch": std::env::consts::ARCH,
+            "os": std::env::consts::OS,
+            "cores": std::thread::available_parallelism().map(|n| n.get()).ok(),
+        },
+        "versions": { "rustc": rustc_version(), "profile": "bench (opt-level 3)" },
+        "method": format!("median of {ROUNDS} rounds of {ITERATIONS} operations, after {} warm-up operations", ITERATIONS / 10),
     });
-    report(
-        "verify callback token (parse, iss, qsh, HS256, claims)",
-        verify,
-    );
-
-    let query: String = (0..20)
-        .map(|i| format!("param{:02}=value+{i}%20with%2Fescapes&", 19 - i))
-        .collect();
-    let url = format!("/rest/api/3/search?{query}jwt=abc");
-    let canonical = median_ns_per_op(20_000, || {
-        black_box(canonical_request(&RequestParts::new(
-            "GET",
-            black_box(&url),
-            "",
-        )));
-    });
-    report("canonicalise a 20-parameter query", canonical);
-
-    let hash = median_ns_per_op(20_000, || {
-        black_box(qsh(&RequestParts::new("GET", black_box(&url), "")));
-    });
-    report("qsh of a 20-parameter query (canonicalise + SHA-256)", hash);
-
-    let sign = median_ns_per_op(20_000, || {
-        black_box(sign_outbound(
-            "deployment-gating",
-            &secret,
-            &callback_qsh,
-            now,
-        ));
-    });
-    report("sign an outbound token", sign);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/tmp");
+    let path = dir.join("protocol-native.json");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()))
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
