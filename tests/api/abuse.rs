@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 use tungstenite::Message;
 
 use crate::support::fake_jira::{qsh, FakeJira};
-use crate::support::fixtures::{install_public_key_pem, ADMIN_TOKEN, INSTALL_KEY_ID};
+use crate::support::fixtures::{
+    install_public_key_pem, ADMIN_TOKEN, INSTALL_KEY_ID, SITE_ADMIN_ACCOUNT,
+};
 use crate::support::jira_client::{
     api_get, claims, gate_payload, hmac_signed, hs256, now, unsigned,
 };
@@ -894,7 +896,15 @@ fn corpus(w: &World, revoked_ticket: &str) -> Vec<Case> {
             http(
                 "DELETE",
                 format!("/api/v1/tokens/{}", w.b_token_id),
-                jwt(&a.request_token("DELETE", &format!("/api/v1/tokens/{}", w.b_token_id))),
+                // A's site administrator: past the admin check, B's token is still not A's.
+                jwt(&hs256(
+                    claims(
+                        &a.client_key,
+                        &qsh("DELETE", &format!("/api/v1/tokens/{}", w.b_token_id)),
+                        json!({"sub": SITE_ADMIN_ACCOUNT}),
+                    ),
+                    &a.shared_secret(),
+                )),
                 None,
             ),
             Error(404, "not_found"),

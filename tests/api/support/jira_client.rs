@@ -215,6 +215,29 @@ impl FakeJira {
         )
     }
 
+    /// Creates an API token with the operator's `ADMIN_TOKEN`, without asking this site anything
+    /// (for sites that cannot answer the app's permission check).
+    pub fn create_token_by_operator(&self, worker: &TestWorker, scopes: &[&str]) -> String {
+        let reply = worker.request(
+            "POST",
+            "/api/v1/tokens",
+            &[
+                (
+                    "Authorization",
+                    &format!("Bearer {}", super::fixtures::ADMIN_TOKEN),
+                ),
+                ("Content-Type", "application/json"),
+            ],
+            Some(
+                json!({"name": "ops", "scopes": scopes, "clientKey": self.client_key})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        );
+        assert_eq!(reply.status, 201, "token creation failed: {}", reply.body);
+        reply.json()["token"].as_str().unwrap().to_owned()
+    }
+
     /// Creates an API token as the tenant's admin page would (a site admin's context JWT).
     pub fn create_token(&self, worker: &TestWorker, scopes: &[&str]) -> String {
         let context = self.context_token(super::fixtures::SITE_ADMIN_ACCOUNT);
