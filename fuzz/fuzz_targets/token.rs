@@ -10,6 +10,8 @@
 //! tokens verify with the same secret.
 #![no_main]
 
+use std::sync::LazyLock;
+
 use base64ct::{Base64UrlUnpadded, Encoding};
 use chrono::{DateTime, TimeZone, Utc};
 use deployment_gating::connect::credentials::SharedSecret;
@@ -26,6 +28,9 @@ const SECRET: &str = "fuzz-tenant-secret-0123456789abcdefghij";
 /// The qsh of `POST /callback` (connect-protocol.md §4).
 const CALLBACK_QSH: &str = "68eb4171c15669ca90cbbb154a5c0ee54f31b20995473773d0bf3f464198a883";
 const PUBLIC_KEY_PEM: &str = include_str!("../../tests/fixtures/install-signing-key.pub.pem");
+/// Parsed once: parsing the PEM on every input cost most of the target's time.
+static INSTALL_KEY: LazyLock<InstallKey> =
+    LazyLock::new(|| InstallKey::from_pem(PUBLIC_KEY_PEM).unwrap());
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap()
@@ -92,13 +97,12 @@ fn check_token(raw: &str, signed_claims: Option<&Value>) {
     }
 
     // The install verifier on the same token: an HS256 token must never pass it.
-    let key = InstallKey::from_pem(PUBLIC_KEY_PEM).unwrap();
     let expect = InstallExpectation {
         audience: "https://gates.example.com",
         client_key: "client-1",
         qsh: CALLBACK_QSH,
     };
-    if verify_install(&token, &key, expect, now()).is_ok() {
+    if verify_install(&token, &INSTALL_KEY, expect, now()).is_ok() {
         assert!(callback.is_err() && page.is_err());
     }
 }
