@@ -346,7 +346,8 @@ fn check_times(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, AuthError> {
     let expires_at = claims.expiration.ok_or(AuthError::ClaimMissing("exp"))?;
-    if expires_at + LEEWAY <= now {
+    // Arithmetic on `now` only: `exp + LEEWAY` panics for an `exp` near chrono's last second.
+    if expires_at <= now - LEEWAY {
         return Err(AuthError::Expired);
     }
     let future = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t > now + LEEWAY);

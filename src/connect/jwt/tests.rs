@@ -156,6 +156,14 @@ fn expiry_allows_thirty_seconds_of_skew_and_no_more() {
 }
 
 #[test]
+fn accepts_exp_at_the_last_representable_second() {
+    // Adding the leeway to this exp used to panic (found with fuzz/fuzz_targets/token.rs).
+    let last = DateTime::<Utc>::MAX_UTC.timestamp();
+    let token = hs256(claims_json(json!({"exp": last})), secret().expose_bytes());
+    assert_eq!(callback(&token).unwrap().expires_at.timestamp(), last);
+}
+
+#[test]
 fn rejects_token_without_exp() {
     let token = hs256(claims_json(json!({"exp": null})), secret().expose_bytes());
     assert_eq!(callback(&token), Err(AuthError::ClaimMissing("exp")));
