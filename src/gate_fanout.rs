@@ -11,6 +11,7 @@
 //! once per event.
 
 use std::cell::Cell;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -117,8 +118,9 @@ fn flush(state: &State, pending: &Pending) {
         .iter()
         .map(|e| json!(EventView::from(e.clone())))
         .collect();
-    // Sockets with the same filters usually match the same events: serialise each frame once.
+    // Sockets with the same filters usually match the same events: build each frame once.
     let mut frames: HashMap<Vec<usize>, String> = HashMap::new();
+    let mut snapshots: HashMap<String, String> = HashMap::new();
 
     for ws in state.get_websockets() {
         let Ok(Some(attachment)) = ws.deserialize_attachment::<SocketAttachment>() else {
@@ -126,7 +128,16 @@ fn flush(state: &State, pending: &Pending) {
         };
         let filters = &attachment.filters;
         if overflow {
-            let _ = gate_stream::send_snapshot(&sql, &ws, filters, true, last);
+            let key = serde_json::to_string(filters).unwrap_or_default();
+            let frame = match snapshots.entry(key) {
+                Entry::Occupied(frame) => frame.into_mut(),
+                Entry::Vacant(slot) => match gate_stream::snapshot_frame(&sql, filters, true, last)
+                {
+                    Ok(frame) => slot.insert(frame),
+                    Err(_) => continue,
+                },
+            };
+            let _ = ws.send_with_str(frame.as_str());
             continue;
         }
         let matching: Vec<usize> = (0..events.len())

@@ -17,9 +17,9 @@ use crate::api_tokens::parse_ticket;
 use crate::error::AppError;
 use crate::gate_fanout::Fanout;
 use crate::stream::{
-    ClientMessage, SocketAttachment, StreamFilter, CLOSE_OVER_CAPACITY, CLOSE_POLICY,
-    CLOSE_TOKEN_REVOKED, CLOSE_UNAUTHORIZED, JIRA_USER_TICKET, MAX_BATCH, MAX_CLIENT_FRAME,
-    MAX_SNAPSHOT, MAX_SOCKETS,
+    ClientMessage, SocketAttachment, StreamFilter, SubscribeBudget, CLOSE_OVER_CAPACITY,
+    CLOSE_POLICY, CLOSE_TOKEN_REVOKED, CLOSE_UNAUTHORIZED, JIRA_USER_TICKET, MAX_BATCH,
+    MAX_CLIENT_FRAME, MAX_SNAPSHOT, MAX_SOCKETS, MAX_SUBSCRIBES, SUBSCRIBE_WINDOW_MS,
 };
 use crate::tenant_gates_do::{last_event_id, query, EventView, GateView, StoredEvent, StoredGate};
 
@@ -91,6 +91,7 @@ pub fn open(
         .serialize_attachment(SocketAttachment {
             token_id,
             filters: filters.clone(),
+            subscribes: SubscribeBudget::default(),
         })
         .map_err(internal)?;
     if state.get_websockets().len() > MAX_SOCKETS {
@@ -158,13 +159,24 @@ fn send_initial(
     }
 }
 
-pub(crate) fn send_snapshot(
+fn send_snapshot(
     sql: &SqlStorage,
     ws: &WebSocket,
     filters: &StreamFilter,
     reset: bool,
     last: u64,
 ) -> Result<(), AppError> {
+    let _ = ws.send_with_str(snapshot_frame(sql, filters, reset, last)?);
+    Ok(())
+}
+
+/// The current gates matching `filters` (newest change first, at most [`MAX_SNAPSHOT`]).
+pub(crate) fn snapshot_frame(
+    sql: &SqlStorage,
+    filters: &StreamFilter,
+    reset: bool,
+    last: u64,
+) -> Result<String, AppError> {
     let gates: Vec<StoredGate> = query(
         sql,
         "SELECT * FROM gates ORDER BY last_event_id DESC LIMIT ?",
@@ -176,11 +188,10 @@ pub(crate) fn send_snapshot(
         .take(MAX_SNAPSHOT)
         .map(GateView::from)
         .collect();
-    send(
-        ws,
-        &json!({"type": "snapshot", "reset": reset, "gates": gates, "lastEventId": last}),
-    );
-    Ok(())
+    Ok(
+        json!({"type": "snapshot", "reset": reset, "gates": gates, "lastEventId": last})
+            .to_string(),
+    )
 }
 
 /// A client frame: `subscribe` replaces the socket's filters and answers with a snapshot.
@@ -210,6 +221,16 @@ pub fn on_message(
         let _ = ws.close(Some(CLOSE_UNAUTHORIZED), Some("unauthorized"));
         return;
     };
+    if !attachment.subscribes.spend(Date::now().as_millis() as f64) {
+        let _ = ws.close(
+            Some(CLOSE_POLICY),
+            Some(&format!(
+                "too many subscribes: at most {MAX_SUBSCRIBES} per {} s",
+                SUBSCRIBE_WINDOW_MS / 1000.0
+            )),
+        );
+        return;
+    }
     // Pending events go out under the old filters; the snapshot below covers them.
     fanout.flush_now(state);
     attachment.filters = filters.clone();

@@ -86,6 +86,31 @@ pub enum ClientMessage {
 pub struct SocketAttachment {
     pub token_id: String,
     pub filters: StreamFilter,
+    #[serde(default)]
+    pub subscribes: SubscribeBudget,
+}
+
+/// A `subscribe` costs the server a snapshot of up to [`MAX_SNAPSHOT`] gates for a 4 KiB frame,
+/// so each socket may send at most [`MAX_SUBSCRIBES`] of them per [`SUBSCRIBE_WINDOW_MS`].
+pub const MAX_SUBSCRIBES: u32 = 20;
+pub const SUBSCRIBE_WINDOW_MS: f64 = 10_000.0;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeBudget {
+    window_start_ms: f64,
+    used: u32,
+}
+
+impl SubscribeBudget {
+    /// Spends one subscribe at `now_ms`; false when the socket is over its budget.
+    pub fn spend(&mut self, now_ms: f64) -> bool {
+        if now_ms - self.window_start_ms >= SUBSCRIBE_WINDOW_MS {
+            self.window_start_ms = now_ms;
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= MAX_SUBSCRIBES
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +150,18 @@ mod tests {
             r#"{"type":"subscribe","filters":{"status":"nope"}}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn subscribes_are_budgeted_per_window() {
+        let mut budget = SubscribeBudget::default();
+        let start = 1_000_000.0;
+        for i in 0..MAX_SUBSCRIBES {
+            assert!(budget.spend(start + f64::from(i)), "subscribe {i}");
+        }
+        assert!(!budget.spend(start + 100.0));
+        assert!(!budget.spend(start + SUBSCRIBE_WINDOW_MS - 1.0));
+        assert!(budget.spend(start + SUBSCRIBE_WINDOW_MS), "a new window");
     }
 
     #[test]

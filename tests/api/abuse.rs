@@ -60,6 +60,8 @@ enum Expect {
     Closed(u16),
     /// Every frame answered with a frame of this type, then the socket still answers a ping.
     Answered(&'static str),
+    /// The first frames answered with a frame of this type, then the socket closed with a code.
+    AnsweredThenClosed(&'static str, usize, u16),
 }
 
 struct Case {
@@ -395,7 +397,8 @@ fn corpus(w: &World, revoked_ticket: &str) -> Vec<Case> {
                     .map(|_| Message::Text(r#"{"type":"subscribe","filters":{}}"#.into()))
                     .collect(),
             ),
-            Answered("snapshot"),
+            // Each costs a snapshot: 20 are answered, the 21st closes the socket.
+            AnsweredThenClosed("snapshot", 20, 1008),
         ),
         // Bodies.
         case(
@@ -1031,7 +1034,9 @@ fn run(w: &World, case: &Case, snapshot: &Value, secrets: &[&str]) -> Result<(),
     let expected = match case.expect {
         Expect::Error(status, code) | Expect::UpgradeRefused(status, code) => (status, Some(code)),
         Expect::Runtime(status) => (status, None),
-        Expect::Closed(_) | Expect::Answered(_) => return Err("not a socket case".into()),
+        Expect::Closed(_) | Expect::Answered(_) | Expect::AnsweredThenClosed(..) => {
+            return Err("not a socket case".into())
+        }
     };
     let body: Option<Value> = serde_json::from_str(&reply.body).ok();
     let code = body.as_ref().and_then(|b| b["error"].as_str());
@@ -1073,6 +1078,20 @@ fn check_socket(
             match ws::next(socket, wait) {
                 Frame::Json(v) if v["type"] == "pong" => Ok(()),
                 other => Err(format!("after the flood: {other:?}")),
+            }
+        }
+        Expect::AnsweredThenClosed(kind, answered, code) => {
+            for i in 0..*answered {
+                match ws::next(socket, wait) {
+                    Frame::Json(v) if v["type"] == *kind => {}
+                    other => return Err(format!("answer {i} of {answered}: {other:?}")),
+                }
+            }
+            match ws::next(socket, wait) {
+                Frame::Closed(got) if got == Some(*code) => Ok(()),
+                other => Err(format!(
+                    "expected close {code} after {answered} answers, got {other:?}"
+                )),
             }
         }
         _ => Err("not a socket expectation".into()),
