@@ -150,7 +150,7 @@ fn main() {
     }
     let mut rows = Vec::new();
     for trio in runs.chunks(3) {
-        let (noop, cb) = (&trio[0], &trio[1]);
+        let (noop, cb, read) = (&trio[0], &trio[1], &trio[2]);
         let ratio = cb.rps() / noop.rps();
         let overhead = cb.percentile(0.5) - noop.percentile(0.5);
         println!(
@@ -165,6 +165,10 @@ fn main() {
         rows.push(json!({"metric": format!("callback p50 overhead over no-op ({at})"), "value": overhead, "unit": "ms",
             "goal": "< 1", "met": overhead < 1.0,
             "note": format!("callback p50 {:.2} / p99 {:.2} ms", cb.percentile(0.5), cb.percentile(0.99))}));
+        // The floor under any callback: one Durable Object round trip that writes nothing.
+        rows.push(json!({"metric": format!("gate read (object round trip) p50 overhead over no-op ({at})"),
+            "value": read.percentile(0.5) - noop.percentile(0.5), "unit": "ms", "goal": null, "met": null,
+            "note": format!("gate read {:.0} req/s", read.rps())}));
     }
     let results = json!({
         "title": "Callback ingest vs the no-op route (50 tenants, 1,000 gates)",

@@ -24,6 +24,8 @@ if (existsSync(tmp)) {
     if (Array.isArray(data.rows)) parts[file.replace(/\.json$/, "")] = data;
   }
 }
+// The wasm part repeats the native figures next to its own.
+if (parts["wasm-protocol"]) delete parts["protocol-native"];
 const names = [...ORDER.filter((n) => parts[n]), ...Object.keys(parts).filter((n) => !ORDER.includes(n))];
 if (names.length === 0) {
   console.error("no benchmark results in bench/tmp/: run scripts/bench.sh");
@@ -50,7 +52,10 @@ const results = {
 writeFileSync(path.join(root, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
 const compact = { date: results.date, commit: results.commit, cores: machine.cores,
   rows: names.flatMap((n) => parts[n].rows.map((r) => [n, r.metric, r.value, r.unit])) };
-appendFileSync(path.join(root, "bench/history.jsonl"), JSON.stringify(compact) + "\n");
+// --rewrite: regenerate BENCHMARKS.md from the same parts without recording another run.
+if (!process.argv.includes("--rewrite")) {
+  appendFileSync(path.join(root, "bench/history.jsonl"), JSON.stringify(compact) + "\n");
+}
 
 const fmt = (v) => typeof v !== "number" ? String(v)
   : !Number.isFinite(v) ? "n/a"
