@@ -236,11 +236,21 @@ pub enum Verdict {
     Retryable(u16),
     /// Anything else Jira said.
     Unexpected(u16),
+    /// A 2xx whose body is not Jira's answer: Jira may have recorded the deployment or not.
+    Unreadable(u16),
 }
 
 pub fn interpret_bulk_answer(status: u16, body: &[u8], key: &GateKey) -> Verdict {
     let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     match status {
+        // Jira's answer lists accepted and rejected deployments; a body with neither says
+        // nothing about what Jira recorded, so it is neither acceptance nor rejection.
+        200..=299
+            if !answer["acceptedDeployments"].is_array()
+                && !answer["rejectedDeployments"].is_array() =>
+        {
+            Verdict::Unreadable(status)
+        }
         200..=299 => {
             let accepted = answer["acceptedDeployments"]
                 .as_array()

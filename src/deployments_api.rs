@@ -125,5 +125,12 @@ pub async fn submit(req: &mut Request, env: &Env, ctx: &AppContext) -> Result<Re
             code: "jira_error",
             message: format!("Jira answered {status}"),
         }),
+        Verdict::Unreadable(status) => Err(AppError::BadGateway {
+            code: "jira_error",
+            message: format!(
+                "Jira answered {status} with a body that is not its deployments answer, so whether \
+                 it recorded the deployment is unknown; submitting the same body again is safe"
+            ),
+        }),
     }
 }

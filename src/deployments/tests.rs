@@ -162,8 +162,22 @@ fn reads_jiras_answers() {
         interpret_bulk_answer(503, b"<html>", &key()),
         Verdict::Retryable(503)
     );
+    for garbage in [
+        &b"garbage"[..],
+        b"",
+        b"[1,2]",
+        br#"{"acceptedDeployments":"all"}"#,
+    ] {
+        assert_eq!(
+            interpret_bulk_answer(202, garbage, &key()),
+            Verdict::Unreadable(202),
+            "{}",
+            String::from_utf8_lossy(garbage)
+        );
+    }
+    // Well formed, but not naming this deployment: Jira did not take it.
     assert_eq!(
-        interpret_bulk_answer(202, b"garbage", &key()),
+        interpret_bulk_answer(202, br#"{"acceptedDeployments":[]}"#, &key()),
         Verdict::Rejected(vec!["Jira did not accept the deployment".into()])
     );
     assert_eq!(

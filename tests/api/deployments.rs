@@ -286,8 +286,13 @@ fn jira_rejections_and_failures_get_clear_answers() {
     assert!(reply.body.contains("Invalid deployment"));
     assert_eq!(p.jira.bulk_requests().len() - before, 1);
 
-    // Garbage from Jira is not taken for acceptance.
+    // Garbage from Jira is neither acceptance nor rejection.
     p.jira.answer_next_with(Answer::new(202, "not json"));
     let reply = submit(worker, &p.write, &submission(6, json!({})));
-    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (502, "jira_error"),
+        "{}",
+        reply.body
+    );
 }

@@ -385,26 +385,21 @@ fn garbage_and_unexpected_answers_from_jira_are_not_taken_for_acceptance_nor_ret
             "202 with an HTML page",
             Answer::new(202, "<html><body>502 Bad Gateway</body></html>")
                 .with_header("Content-Type", "text/html"),
-            422,
-            "jira_rejected",
+            502,
+            "jira_error",
         ),
-        (
-            "202 with no body",
-            Answer::new(202, ""),
-            422,
-            "jira_rejected",
-        ),
+        ("202 with no body", Answer::new(202, ""), 502, "jira_error"),
         (
             "202 with a JSON array",
             Answer::json(202, &json!([1, 2])),
-            422,
-            "jira_rejected",
+            502,
+            "jira_error",
         ),
         (
             "202 with fields of the wrong type",
             Answer::json(202, &json!({"acceptedDeployments": "all"})),
-            422,
-            "jira_rejected",
+            502,
+            "jira_error",
         ),
         (
             "202 accepting another deployment",
@@ -416,14 +411,14 @@ fn garbage_and_unexpected_answers_from_jira_are_not_taken_for_acceptance_nor_ret
             "200 with truncated JSON",
             Answer::new(200, r#"{"acceptedDeployments":[{"pipelineId":"web""#)
                 .with_header("Content-Type", "application/json"),
-            422,
-            "jira_rejected",
+            502,
+            "jira_error",
         ),
         (
             "202 with 1 MiB of noise",
             Answer::new(202, vec![b'#'; 1024 * 1024]),
-            422,
-            "jira_rejected",
+            502,
+            "jira_error",
         ),
         (
             "an unexpected status (418)",

@@ -187,6 +187,33 @@ fn revoking_the_token_closes_its_sockets_at_once() {
 }
 
 #[test]
+fn a_tenants_stream_carries_only_its_own_gates() {
+    let worker = TestWorker::shared();
+    let (jira_a, token_a) = tenant(worker);
+    let (jira_b, token_b) = tenant(worker);
+    callback(worker, &jira_b, "b-only", 1, "awaiting", 1);
+    let mut a = connect(worker, &token_a, "");
+    let mut b = connect(worker, &token_b, "");
+    assert_eq!(
+        next_json(&mut a)["gates"],
+        json!([]),
+        "A sees none of B's gates"
+    );
+    assert_eq!(next_json(&mut b)["gates"][0]["pipelineId"], "b-only");
+
+    callback(worker, &jira_b, "b-only", 1, "allowed", 2);
+    callback(worker, &jira_a, "a-only", 1, "awaiting", 2);
+    assert_eq!(next_json(&mut a)["event"]["pipelineId"], "a-only");
+    assert_eq!(next_json(&mut b)["event"]["pipelineId"], "b-only");
+    for socket in [&mut a, &mut b] {
+        assert!(matches!(
+            next(socket, Duration::from_millis(700)),
+            Frame::Nothing
+        ));
+    }
+}
+
+#[test]
 fn tickets_are_single_use_tenant_bound_and_refused_before_the_upgrade() {
     let worker = TestWorker::shared();
     let (_a, token_a) = tenant(worker);
