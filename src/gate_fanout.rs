@@ -2,9 +2,9 @@
 //!
 //! The first event after a quiet spell goes out at once; events appended within the coalescing
 //! window after a flush wait for one timer and reach each socket as a single frame. A burst of
-//! callbacks therefore costs a dashboard at most one frame per window, and each frame is
-//! bounded: past [`MAX_BATCH`] pending events a socket gets a fresh snapshot (at most
-//! [`crate::stream::MAX_SNAPSHOT`] gates) instead of the backlog.
+//! callbacks therefore costs a dashboard at most one frame per window (more only when the
+//! window's events pass [`crate::stream::MAX_FRAME_BYTES`]), and past [`MAX_BATCH`] pending
+//! events a socket gets a fresh, bounded snapshot instead of the backlog.
 //!
 //! Pending events are not held in memory: they are the rows of `events` after the last id
 //! flushed, so a flush reads them once and each socket's attachment is read once per flush, not
@@ -16,15 +16,14 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::spawn_local;
 use worker::worker_sys::DurableObjectState;
 use worker::{Date, Delay, SqlStorageValue, State};
 
 use crate::gate_stream;
-use crate::stream::{SocketAttachment, MAX_BATCH};
-use crate::tenant_gates_do::{last_event_id, query, EventView, StoredEvent};
+use crate::stream::{event_frames, SocketAttachment, MAX_BATCH};
+use crate::tenant_gates_do::{last_event_id, query, StoredEvent};
 
 pub struct Fanout {
     window_ms: u32,
@@ -114,12 +113,9 @@ fn flush(state: &State, pending: &Pending) {
     pending.flushed.set(Some(last));
     // Reconciler notes change no gate: they stay in the history, not on the stream.
     let events: Vec<StoredEvent> = events.into_iter().filter(|e| e.note.is_none()).collect();
-    let views: Vec<Value> = events
-        .iter()
-        .map(|e| json!(EventView::from(e.clone())))
-        .collect();
+    let jsons = gate_stream::event_jsons(events.iter());
     // Sockets with the same filters usually match the same events: build each frame once.
-    let mut frames: HashMap<Vec<usize>, String> = HashMap::new();
+    let mut frames: HashMap<Vec<usize>, Vec<String>> = HashMap::new();
     let mut snapshots: HashMap<String, String> = HashMap::new();
 
     for ws in state.get_websockets() {
@@ -149,17 +145,19 @@ fn flush(state: &State, pending: &Pending) {
         if matching.is_empty() {
             continue;
         }
-        let frame = frames.entry(matching).or_insert_with_key(|matching| {
-            match matching.as_slice() {
-                [one] => json!({"type": "event", "event": views[*one]}),
-                many => json!({
-                    "type": "events",
-                    "events": many.iter().map(|&i| &views[i]).collect::<Vec<_>>(),
-                    "lastEventId": last,
-                }),
-            }
-            .to_string()
-        });
-        let _ = ws.send_with_str(frame.as_str());
+        let batch =
+            frames
+                .entry(matching)
+                .or_insert_with_key(|matching| match matching.as_slice() {
+                    [one] => vec![format!(r#"{{"type":"event","event":{}}}"#, jsons[*one].1)],
+                    many => {
+                        let chosen: Vec<(u64, String)> =
+                            many.iter().map(|&i| jsons[i].clone()).collect();
+                        event_frames(&chosen, last)
+                    }
+                });
+        for frame in batch.iter() {
+            let _ = ws.send_with_str(frame.as_str());
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! hibernation. The protocol itself is in `crate::stream`.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{
     Date, Request, Response, SqlStorage, SqlStorageValue, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
@@ -16,6 +16,7 @@ use worker::{
 use crate::api_tokens::parse_ticket;
 use crate::error::AppError;
 use crate::gate_fanout::Fanout;
+use crate::stream::{self, event_frames};
 use crate::stream::{
     ClientMessage, SocketAttachment, StreamFilter, SubscribeBudget, CLOSE_OVER_CAPACITY,
     CLOSE_POLICY, CLOSE_TOKEN_REVOKED, CLOSE_UNAUTHORIZED, JIRA_USER_TICKET, MAX_BATCH,
@@ -141,15 +142,15 @@ fn send_initial(
                 )?;
                 let full = events.len() == MAX_BATCH;
                 after = events.last().map_or(after, |e| e.id as u64);
-                let matching: Vec<EventView> = events
-                    .into_iter()
-                    .filter(|e| filters.matches(&e.pipeline_id, &e.environment_id, &e.status))
-                    .map(EventView::from)
-                    .collect();
-                send(
-                    ws,
-                    &json!({"type": "events", "events": matching, "lastEventId": last}),
+                let matching = event_jsons(
+                    events
+                        .iter()
+                        .filter(|e| filters.matches(&e.pipeline_id, &e.environment_id, &e.status)),
                 );
+                // A page's frames end at its last scanned event; the final page's at the log's.
+                for frame in event_frames(&matching, if full { after } else { last }) {
+                    let _ = ws.send_with_str(frame);
+                }
                 if !full {
                     return Ok(());
                 }
@@ -157,6 +158,16 @@ fn send_initial(
         }
         _ => send_snapshot(sql, ws, filters, since.is_some(), last),
     }
+}
+
+/// Events as `(id, JSON)`, the form [`event_frames`] takes.
+pub(crate) fn event_jsons<'a>(events: impl Iterator<Item = &'a StoredEvent>) -> Vec<(u64, String)> {
+    events
+        .map(|e| {
+            let json = serde_json::to_string(&EventView::from(e.clone())).unwrap_or_default();
+            (e.id as u64, json)
+        })
+        .collect()
 }
 
 fn send_snapshot(
@@ -170,28 +181,42 @@ fn send_snapshot(
     Ok(())
 }
 
-/// The current gates matching `filters` (newest change first, at most [`MAX_SNAPSHOT`]).
+/// The current gates matching `filters`, newest change first, bounded by
+/// [`crate::stream::snapshot_frame`].
 pub(crate) fn snapshot_frame(
     sql: &SqlStorage,
     filters: &StreamFilter,
     reset: bool,
     last: u64,
 ) -> Result<String, AppError> {
+    // The filters go into the query, so matching gates are never cut off by others.
+    let mut conditions = Vec::new();
+    let mut params = Vec::new();
+    for (column, value) in [
+        ("pipeline_id", filters.pipeline_id.as_deref()),
+        ("environment_id", filters.environment_id.as_deref()),
+        ("status", filters.status.map(|s| s.as_str())),
+    ] {
+        if let Some(value) = value {
+            conditions.push(format!("{column} = ?"));
+            params.push(SqlStorageValue::from(value.to_owned()));
+        }
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    params.push(SqlStorageValue::from((MAX_SNAPSHOT + 1) as f64));
     let gates: Vec<StoredGate> = query(
         sql,
-        "SELECT * FROM gates ORDER BY last_event_id DESC LIMIT ?",
-        vec![SqlStorageValue::from((MAX_SNAPSHOT * 4) as f64)],
+        &format!("SELECT * FROM gates {filter} ORDER BY last_event_id DESC LIMIT ?"),
+        params,
     )?;
-    let gates: Vec<GateView> = gates
+    let gates = gates
         .into_iter()
-        .filter(|g| filters.matches(&g.pipeline_id, &g.environment_id, &g.status))
-        .take(MAX_SNAPSHOT)
-        .map(GateView::from)
-        .collect();
-    Ok(
-        json!({"type": "snapshot", "reset": reset, "gates": gates, "lastEventId": last})
-            .to_string(),
-    )
+        .map(|g| serde_json::to_string(&GateView::from(g)).unwrap_or_default());
+    Ok(stream::snapshot_frame(gates, reset, last))
 }
 
 /// A client frame: `subscribe` replaces the socket's filters and answers with a snapshot.
@@ -257,10 +282,6 @@ pub fn close_all(state: &State) {
     for ws in state.get_websockets() {
         let _ = ws.close(Some(CLOSE_UNAUTHORIZED), Some("tenant uninstalled"));
     }
-}
-
-fn send(ws: &WebSocket, frame: &Value) {
-    let _ = ws.send_with_str(frame.to_string());
 }
 
 fn internal(e: worker::Error) -> AppError {

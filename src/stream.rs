@@ -23,6 +23,9 @@ pub const MAX_CLIENT_FRAME: usize = 4096;
 /// Events per `events` frame and gates per snapshot, so no frame grows without bound.
 pub const MAX_BATCH: usize = 100;
 pub const MAX_SNAPSHOT: usize = 1000;
+/// Bytes per frame: gate details can be long (a callback body may have 64 KiB), so counts alone
+/// do not bound a frame.
+pub const MAX_FRAME_BYTES: usize = 1 << 20;
 /// The token id recorded for tickets of Jira users (general page), who hold no API token.
 pub const JIRA_USER_TICKET: &str = "jira-user";
 /// How long a stream ticket lives.
@@ -113,6 +116,63 @@ impl SubscribeBudget {
     }
 }
 
+/// `events` frames for `events` (id and JSON, in order), each at most [`MAX_BATCH`] events and
+/// [`MAX_FRAME_BYTES`] bytes. A frame's `lastEventId` is its last event's id; the final frame's is
+/// `end`, which also covers the events the socket's filters left out. So a client that stops
+/// after any frame and resumes from its `lastEventId` misses nothing. No events: one empty frame.
+pub fn event_frames(events: &[(u64, String)], end: u64) -> Vec<String> {
+    let mut frames = Vec::new();
+    let mut rest = events;
+    loop {
+        let mut bytes = 0;
+        let take = rest
+            .iter()
+            .take(MAX_BATCH)
+            .take_while(|(_, json)| {
+                bytes += json.len() + 1;
+                bytes <= MAX_FRAME_BYTES - 64
+            })
+            .count()
+            .max(rest.len().min(1));
+        let (batch, after) = rest.split_at(take);
+        let last_id = if after.is_empty() {
+            end
+        } else {
+            batch.last().map_or(end, |(id, _)| *id)
+        };
+        let body: Vec<&str> = batch.iter().map(|(_, json)| json.as_str()).collect();
+        frames.push(format!(
+            r#"{{"type":"events","events":[{}],"lastEventId":{last_id}}}"#,
+            body.join(",")
+        ));
+        if after.is_empty() {
+            return frames;
+        }
+        rest = after;
+    }
+}
+
+/// A `snapshot` frame from gates (JSON, newest change first): as many as fit in [`MAX_SNAPSHOT`]
+/// gates and [`MAX_FRAME_BYTES`] bytes; `truncated` says more gates match than were sent (the
+/// REST list pages through all of them).
+pub fn snapshot_frame(gates: impl IntoIterator<Item = String>, reset: bool, last: u64) -> String {
+    let mut body = Vec::new();
+    let mut bytes = 0;
+    let mut truncated = false;
+    for gate in gates {
+        bytes += gate.len() + 1;
+        if body.len() == MAX_SNAPSHOT || bytes > MAX_FRAME_BYTES - 128 {
+            truncated = true;
+            break;
+        }
+        body.push(gate);
+    }
+    format!(
+        r#"{{"type":"snapshot","reset":{reset},"truncated":{truncated},"gates":[{}],"lastEventId":{last}}}"#,
+        body.join(",")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +210,80 @@ mod tests {
             r#"{"type":"subscribe","filters":{"status":"nope"}}"#
         )
         .is_err());
+    }
+
+    fn parse(frame: &str) -> serde_json::Value {
+        serde_json::from_str(frame).expect("frames are JSON")
+    }
+
+    #[test]
+    fn event_frames_are_bounded_and_resumable_from_any_frame() {
+        let small: Vec<(u64, String)> = (1..=250)
+            .map(|id| (id, format!(r#"{{"eventId":{id}}}"#)))
+            .collect();
+        let frames: Vec<_> = event_frames(&small, 300).iter().map(|f| parse(f)).collect();
+        let sizes: Vec<usize> = frames
+            .iter()
+            .map(|f| f["events"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        let ends: Vec<u64> = frames
+            .iter()
+            .map(|f| f["lastEventId"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ends, [100, 200, 300], "the last frame covers the whole log");
+
+        // Large events: bytes bound the frame before the count does.
+        let big: Vec<(u64, String)> = (1..=40)
+            .map(|id| {
+                (
+                    id,
+                    format!(r#"{{"eventId":{id},"d":"{}"}}"#, "x".repeat(60_000)),
+                )
+            })
+            .collect();
+        let frames = event_frames(&big, 40);
+        assert!(
+            frames.iter().all(|f| f.len() <= MAX_FRAME_BYTES),
+            "within the byte cap"
+        );
+        let ids: Vec<u64> = frames
+            .iter()
+            .flat_map(|f| parse(f)["events"].as_array().unwrap().clone())
+            .map(|e| e["eventId"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            (1..=40).collect::<Vec<_>>(),
+            "every event once, in order"
+        );
+
+        assert_eq!(
+            parse(&event_frames(&[], 7)[0]),
+            serde_json::json!(
+                {"type": "events", "events": [], "lastEventId": 7}
+            )
+        );
+    }
+
+    #[test]
+    fn snapshots_are_bounded_and_say_when_they_are_cut() {
+        let gate = |i: usize| format!(r#"{{"n":{i}}}"#);
+        let all = parse(&snapshot_frame((0..10).map(gate), false, 9));
+        assert_eq!(all["gates"].as_array().unwrap().len(), 10);
+        assert_eq!(all["truncated"], false);
+        let cut = parse(&snapshot_frame((0..MAX_SNAPSHOT + 1).map(gate), true, 9));
+        assert_eq!(cut["gates"].as_array().unwrap().len(), MAX_SNAPSHOT);
+        assert_eq!(
+            (cut["truncated"].as_bool(), cut["reset"].as_bool()),
+            (Some(true), Some(true))
+        );
+        let big = snapshot_frame(
+            (0..100).map(|_| format!("\"{}\"", "x".repeat(60_000))),
+            false,
+            9,
+        );
+        assert!(big.len() <= MAX_FRAME_BYTES && parse(&big)["truncated"] == true);
     }
 
     #[test]

@@ -151,6 +151,31 @@ fn since_resumes_with_exactly_the_missed_events_also_after_a_restart() {
 }
 
 #[test]
+fn a_resume_longer_than_one_frame_can_itself_be_resumed_from_any_frame() {
+    let worker = TestWorker::shared();
+    let (jira, token) = tenant(worker);
+    let mut socket = connect(worker, &token, "");
+    let since = next_json(&mut socket)["lastEventId"].as_u64().unwrap();
+    drop(socket);
+    burst(worker, &jira, "long-resume", 130);
+    let end = last_event_id(worker, &token);
+
+    let mut resumed = connect(worker, &token, &format!("since={since}"));
+    let frames = frames_until(&mut resumed, end);
+    let mut ids = Vec::new();
+    for frame in &frames {
+        assert_eq!(frame["type"], "events");
+        let events = frame_events(frame);
+        ids.extend(events.iter().map(|e| e["eventId"].as_u64().unwrap()));
+        // A client that stops here and resumes from lastEventId misses nothing.
+        let covered = frame["lastEventId"].as_u64().unwrap();
+        assert_eq!(covered, *ids.last().unwrap(), "{} events", events.len());
+    }
+    assert_eq!(ids, (since + 1..=end).collect::<Vec<_>>());
+    assert!(frames.len() >= 2, "130 events need two frames");
+}
+
+#[test]
 fn ping_is_answered_with_pong() {
     let worker = TestWorker::shared();
     let (_jira, token) = tenant(worker);
