@@ -50,8 +50,15 @@ if [ "${GATE_SKIP_SUBMIT:-}" != 1 ]; then
     "$(json "$ENVIRONMENT_ID")" "$(json "$ENVIRONMENT_NAME")" "$(json "$ENVIRONMENT_TYPE")" \
     "$SEQUENCE" "$(json "${DEPLOYMENT_NAME:-$PIPELINE_NAME #$SEQUENCE}")" "$(json "$DEPLOYMENT_URL")" \
     "$(json "${DESCRIPTION:-Deployment $SEQUENCE of $PIPELINE_NAME}")" "$keys")
-  code=$(curl -sS -o "$body_file" -w '%{http_code}' -X POST "$GATE_URL/api/v1/deployments" \
-    -H "$auth" -H 'Content-Type: application/json' --data-binary "$payload") || fail "could not reach $GATE_URL"
+  # 502/503 and transport errors: the app already retried Jira, or could not tell whether Jira
+  # took the deployment; submitting the same deployment again is safe, so try up to 3 times.
+  for attempt in 1 2 3; do
+    code=$(curl -sS -o "$body_file" -w '%{http_code}' -X POST "$GATE_URL/api/v1/deployments" \
+      -H "$auth" -H 'Content-Type: application/json' --data-binary "$payload") || code=000
+    case $code in 000|502|503) [ "$attempt" -lt 3 ] && { sleep 5; continue; } ;; esac
+    break
+  done
+  [ "$code" != 000 ] || fail "could not reach $GATE_URL"
   [ "$code" = 202 ] || fail "submission answered $code: $(cat "$body_file")"
   echo "deployment-gate: submitted $PIPELINE_ID/$ENVIRONMENT_ID/$SEQUENCE; waiting for Jira" >&2
 fi

@@ -117,3 +117,17 @@ fn the_recipe_exits_3_when_the_submission_fails() {
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("403"), "{stderr}");
 }
+
+#[test]
+fn the_recipe_submits_again_when_the_app_could_not_tell_whether_jira_took_it() {
+    let worker = TestWorker::shared();
+    let site = site(worker);
+    // First submission: Jira's 2xx is garbled, so the app answers 502 jira_error.
+    site.jira
+        .answer_next_with(crate::support::loopback::Answer::new(202, "<html>"));
+    let child = run_recipe(worker, &site.token, "shop/checkout", 15, 60);
+    decide(worker, &site, "shop/checkout", 15, "allowed");
+    let (code, stderr) = exit_code(child);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(site.jira.bulk_requests().len(), 2, "submitted twice");
+}
