@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::gate_store;
 use crate::gating::commands::GateCommand;
 use crate::http;
-use crate::install_keys::install_key;
+use crate::install_keys::{install_key, rs256_signature_valid};
 use crate::tenant::{apply_event, Change, TenantState};
 use crate::tenant_store::TenantStore;
 
@@ -77,7 +77,8 @@ pub async fn handle(
         client_key: payload.client_key.as_str(),
         qsh: &request_qsh,
     };
-    verify_install(&token, &key, expect, ctx.now)?;
+    let valid = rs256_signature_valid(&key, &token.rs256_signed_parts()?).await?;
+    verify_install(&token, valid, expect, ctx.now)?;
 
     // (4) Apply.
     let existing = store.get(&payload.client_key).await?;

@@ -10,14 +10,12 @@
 //! tokens verify with the same secret.
 #![no_main]
 
-use std::sync::LazyLock;
-
 use base64ct::{Base64UrlUnpadded, Encoding};
 use chrono::{DateTime, TimeZone, Utc};
 use deployment_gating::connect::credentials::SharedSecret;
 use deployment_gating::connect::jwt::{
     sign_outbound, validate_key_id, verify_hs256, verify_install, AuthError, InstallExpectation,
-    InstallKey, QshRule, UntrustedConnectToken, CONTEXT_QSH, LEEWAY,
+    QshRule, UntrustedConnectToken, CONTEXT_QSH, LEEWAY,
 };
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
@@ -27,10 +25,6 @@ use sha2::Sha256;
 const SECRET: &str = "fuzz-tenant-secret-0123456789abcdefghij";
 /// The qsh of `POST /callback` (connect-protocol.md §4).
 const CALLBACK_QSH: &str = "68eb4171c15669ca90cbbb154a5c0ee54f31b20995473773d0bf3f464198a883";
-const PUBLIC_KEY_PEM: &str = include_str!("../../tests/fixtures/install-signing-key.pub.pem");
-/// Parsed once: parsing the PEM on every input cost most of the target's time.
-static INSTALL_KEY: LazyLock<InstallKey> =
-    LazyLock::new(|| InstallKey::from_pem(PUBLIC_KEY_PEM).unwrap());
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap()
@@ -100,13 +94,26 @@ fn check_token(raw: &str, signed_claims: Option<&Value>) {
         Err(_) => {}
     }
 
-    // The install verifier on the same token: an HS256 token must never pass it.
+    // The install path on the same token. The RS256 signature is the runtime's (WebCrypto) to
+    // check; whatever it says, only an RS256 token is accepted, a failed signature never is,
+    // and a token that passes as an install cannot also pass as an HS256 request token.
     let expect = InstallExpectation {
         audience: "https://gates.example.com",
         client_key: "client-1",
         qsh: CALLBACK_QSH,
     };
-    if verify_install(&token, &INSTALL_KEY, expect, now()).is_ok() {
+    let vouched = verify_install(&token, true, expect, now());
+    match token.rs256_signed_parts() {
+        Ok(parts) => {
+            assert!(raw.as_bytes().starts_with(parts.signing_input));
+            assert_eq!(
+                verify_install(&token, false, expect, now()).err(),
+                Some(AuthError::BadSignature)
+            );
+        }
+        Err(_) => assert!(vouched.is_err(), "only RS256 tokens pass as installs"),
+    }
+    if vouched.is_ok() {
         assert!(callback.is_err() && page.is_err());
     }
 }

@@ -1,15 +1,16 @@
 //! Connect JWTs: verifying what Jira sends, signing what the app sends to Jira.
 //!
 //! Covers HS256 request tokens (callbacks, page loads) verified with a tenant's shared secret,
-//! RS256 signed-install tokens verified with Atlassian's key for their `kid`, and HS256 tokens
-//! for the app's own calls to a tenant's Jira. Tokens are typed by trust: an
+//! RS256 signed-install tokens (whose signature the runtime checks with Atlassian's key for their
+//! `kid`, through WebCrypto, and whose claims are checked here), and HS256 tokens for the app's
+//! own calls to a tenant's Jira. Tokens are typed by trust: an
 //! [`UntrustedConnectToken`] only tells what is needed to find the key (`iss`, `kid`), through
 //! methods whose names say so; claims come only out of a verification. The caller fixes the
 //! algorithm; the token's header never picks it. Leaves out fetching keys and looking up
 //! tenants, which are I/O and belong to the runtime glue.
 
 use chrono::{DateTime, Duration, Utc};
-use jwt_compact::alg::{Hs256, Hs256Key, Rsa, RsaPublicKey};
+use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{AlgorithmExt, Claims, Header, UntrustedToken, ValidationError};
 use serde::{Deserialize, Serialize};
 
@@ -109,7 +110,10 @@ impl AuthError {
 }
 
 /// A token as received: parsed, nothing verified.
-pub struct UntrustedConnectToken<'a>(UntrustedToken<'a>);
+pub struct UntrustedConnectToken<'a> {
+    token: UntrustedToken<'a>,
+    raw: &'a str,
+}
 
 #[derive(Deserialize)]
 struct IssuerOnly {
@@ -119,13 +123,13 @@ struct IssuerOnly {
 impl<'a> UntrustedConnectToken<'a> {
     pub fn parse(raw: &'a str) -> Result<Self, AuthError> {
         UntrustedToken::new(raw)
-            .map(UntrustedConnectToken)
+            .map(|token| UntrustedConnectToken { token, raw })
             .map_err(|_| AuthError::Malformed)
     }
 
     /// `iss`, read before the signature is checked: only for finding the tenant's secret.
     pub fn unverified_issuer(&self) -> Result<String, AuthError> {
-        self.0
+        self.token
             .deserialize_claims_unchecked::<IssuerOnly>()
             .map_err(|_| AuthError::Malformed)?
             .custom
@@ -136,12 +140,12 @@ impl<'a> UntrustedConnectToken<'a> {
 
     /// `kid` from the header, unverified: only for choosing which public key to fetch.
     pub fn unverified_key_id(&self) -> Option<&str> {
-        self.0.header().key_id.as_deref()
+        self.token.header().key_id.as_deref()
     }
 
     /// Refuses a token whose header names another algorithm than the caller's.
     pub fn require_algorithm(&self, expected: &'static str) -> Result<(), AuthError> {
-        match self.0.algorithm() {
+        match self.token.algorithm() {
             actual if actual == expected => Ok(()),
             actual => Err(AuthError::AlgNotAllowed {
                 expected,
@@ -203,7 +207,7 @@ pub fn verify_hs256(
     let key = Hs256Key::new(secret.expose_bytes());
     let verified = Hs256
         .validator::<ConnectClaims>(&key)
-        .validate(&token.0)
+        .validate(&token.token)
         .map_err(signature_error)?;
     let claims = verified.claims();
     let expires_at = check_times(claims, now)?;
@@ -220,20 +224,42 @@ pub fn verify_hs256(
     })
 }
 
-/// Atlassian's public key for one `kid`, parsed from the PEM its key server publishes.
-#[derive(Clone)]
-pub struct InstallKey(RsaPublicKey);
+/// What an RS256 signature covers, for the runtime to check with Atlassian's key
+/// (`RSASSA-PKCS1-v1_5` with SHA-256): the `header.payload` text and the decoded signature.
+pub struct SignedParts<'t> {
+    pub signing_input: &'t [u8],
+    pub signature: &'t [u8],
+}
 
-impl InstallKey {
-    /// Accepts SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`, what Atlassian serves) or PKCS#1.
-    pub fn from_pem(pem: &str) -> Result<Self, String> {
-        use rsa::pkcs1::DecodeRsaPublicKey;
-        use rsa::pkcs8::DecodePublicKey;
-        RsaPublicKey::from_public_key_pem(pem.trim())
-            .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem.trim()))
-            .map(InstallKey)
-            .map_err(|e| format!("not an RSA public key: {e}"))
+impl UntrustedConnectToken<'_> {
+    /// The parts of an RS256 token to verify; any other algorithm is refused here, so an HS256
+    /// token keyed with the public key never reaches a verifier.
+    pub fn rs256_signed_parts(&self) -> Result<SignedParts<'_>, AuthError> {
+        self.require_algorithm("RS256")?;
+        let end = self.raw.rfind('.').ok_or(AuthError::Malformed)?;
+        Ok(SignedParts {
+            signing_input: &self.raw.as_bytes()[..end],
+            signature: self.token.signature_bytes(),
+        })
     }
+}
+
+/// PEM → the DER of a SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`, what Atlassian's key server
+/// publishes), for the runtime's key import. Checks only the framing; the import checks the key.
+pub fn spki_der_from_pem(pem: &str) -> Result<Vec<u8>, String> {
+    use base64ct::{Base64, Encoding};
+    let body = pem
+        .trim()
+        .strip_prefix("-----BEGIN PUBLIC KEY-----")
+        .and_then(|rest| rest.strip_suffix("-----END PUBLIC KEY-----"))
+        .ok_or("not a PEM public key (BEGIN PUBLIC KEY)")?;
+    let base64: String = body.split_whitespace().collect();
+    let der = Base64::decode_vec(&base64).map_err(|_| "the PEM body is not base64")?;
+    // A SubjectPublicKeyInfo is a DER SEQUENCE; RSA keys of 2048–8192 bits are 294–1062 bytes.
+    if der.first() != Some(&0x30) || !(64..=2048).contains(&der.len()) {
+        return Err("the PEM body is not a public key".into());
+    }
+    Ok(der)
 }
 
 /// A `kid` safe to put in the key server's URL: 1 to 128 of `A-Z a-z 0-9 - _ .`, not starting
@@ -259,19 +285,23 @@ pub struct InstallExpectation<'a> {
     pub qsh: &'a str,
 }
 
-/// Verifies an RS256 signed-install token against Atlassian's key for its `kid`.
+/// Checks a signed-install token's claims, once the runtime has checked its RS256 signature
+/// (`signature_valid`) over [`UntrustedConnectToken::rs256_signed_parts`].
 pub fn verify_install(
     token: &UntrustedConnectToken<'_>,
-    key: &InstallKey,
+    signature_valid: bool,
     expect: InstallExpectation<'_>,
     now: DateTime<Utc>,
 ) -> Result<VerifiedClaims, AuthError> {
     token.require_algorithm("RS256")?;
-    let verified = Rsa::rs256()
-        .validator::<ConnectClaims>(&key.0)
-        .validate(&token.0)
-        .map_err(signature_error)?;
-    let claims = verified.claims();
+    if !signature_valid {
+        return Err(AuthError::BadSignature);
+    }
+    let verified = token
+        .token
+        .deserialize_claims_unchecked::<ConnectClaims>()
+        .map_err(|_| AuthError::Malformed)?;
+    let claims = &verified;
     let expires_at = check_times(claims, now)?;
     let audience_ok = match &claims.custom.aud {
         Some(Audience::One(aud)) => same_base_url(aud, expect.audience),

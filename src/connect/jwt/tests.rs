@@ -1,7 +1,7 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use chrono::TimeZone;
-use jwt_compact::alg::RsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
+use jwt_compact::alg::{Rsa, RsaPrivateKey, RsaPublicKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use serde_json::{json, Value};
 
 use super::*;
@@ -235,15 +235,31 @@ fn unverified_issuer_is_read_without_trusting_the_token() {
     );
 }
 
+/// What the worker does with WebCrypto, with a native RSA verifier standing in for it.
 fn install(token: &str, client_key: &str, qsh: &str) -> Result<VerifiedClaims, AuthError> {
-    let key = InstallKey::from_pem(PUBLIC_KEY_PEM).unwrap();
-    let token = UntrustedConnectToken::parse(token)?;
+    let untrusted = UntrustedConnectToken::parse(token)?;
+    let parts = untrusted.rs256_signed_parts()?;
+    let valid = rs256_valid(&parts);
     let expect = InstallExpectation {
         audience: APP_BASE,
         client_key,
         qsh,
     };
-    verify_install(&token, &key, expect, now())
+    verify_install(&untrusted, valid, expect, now())
+}
+
+/// RSASSA-PKCS1-v1_5 / SHA-256 over exactly the parts the worker hands to WebCrypto.
+fn rs256_valid(parts: &SignedParts<'_>) -> bool {
+    let key = RsaPublicKey::from_public_key_pem(PUBLIC_KEY_PEM).unwrap();
+    let signing_input = std::str::from_utf8(parts.signing_input).unwrap();
+    let token = format!(
+        "{signing_input}.{}",
+        Base64UrlUnpadded::encode_string(parts.signature)
+    );
+    Rsa::rs256()
+        .validator::<Value>(&key)
+        .validate(&UntrustedToken::new(&token).unwrap())
+        .is_ok()
 }
 
 fn install_claims(overrides: Value) -> Value {
@@ -366,21 +382,49 @@ fn outbound_tokens_carry_app_key_qsh_and_a_three_minute_lifetime() {
     let untrusted = UntrustedConnectToken::parse(&token).unwrap();
     let verified = Hs256
         .validator::<Value>(&Hs256Key::new(secret().expose_bytes()))
-        .validate(&untrusted.0)
+        .validate(&untrusted.token)
         .unwrap();
     let claims = verified.claims();
     assert_eq!(claims.custom["iss"], "my-app");
     assert_eq!(claims.custom["qsh"], "abc123");
     assert_eq!(claims.issued_at, Some(now()));
     assert_eq!(claims.expiration, Some(now() + Duration::seconds(180)));
-    assert_eq!(untrusted.0.algorithm(), "HS256");
+    assert_eq!(untrusted.token.algorithm(), "HS256");
 }
 
 #[test]
-fn install_key_reads_spki_and_pkcs1_pem() {
-    assert!(InstallKey::from_pem(PUBLIC_KEY_PEM).is_ok());
-    assert!(
-        InstallKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err()
+fn install_key_pem_gives_the_spki_der_webcrypto_imports() {
+    let der = spki_der_from_pem(PUBLIC_KEY_PEM).unwrap();
+    let key = RsaPublicKey::from_public_key_der(&der).expect("the DER is the same key");
+    assert_eq!(
+        key,
+        RsaPublicKey::from_public_key_pem(PUBLIC_KEY_PEM).unwrap()
     );
-    assert!(InstallKey::from_pem("not a key").is_err());
+    for bad in [
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+        "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----",
+        "-----BEGIN RSA PUBLIC KEY-----\nMAoCAwEAAQIDAQAB\n-----END RSA PUBLIC KEY-----",
+        "not a key",
+    ] {
+        assert!(spki_der_from_pem(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn only_rs256_tokens_have_parts_to_verify() {
+    let hs = hs256(claims_json(json!({})), PUBLIC_KEY_PEM.as_bytes());
+    assert!(matches!(
+        UntrustedConnectToken::parse(&hs)
+            .unwrap()
+            .rs256_signed_parts(),
+        Err(AuthError::AlgNotAllowed { .. })
+    ));
+    let rs = rs256(install_claims(json!({})), "k1");
+    let untrusted = UntrustedConnectToken::parse(&rs).unwrap();
+    let parts = untrusted.rs256_signed_parts().unwrap();
+    assert_eq!(
+        parts.signing_input,
+        rs.rsplit_once('.').unwrap().0.as_bytes()
+    );
+    assert_eq!(parts.signature.len(), 256, "a 2048-bit signature");
 }
