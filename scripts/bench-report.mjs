@@ -17,45 +17,51 @@ const run = (cmd) => {
   catch { return null; }
 };
 
-const parts = {};
-if (existsSync(tmp)) {
-  for (const file of readdirSync(tmp).filter((f) => f.endsWith(".json"))) {
-    const data = JSON.parse(readFileSync(path.join(tmp, file), "utf8"));
-    if (Array.isArray(data.rows)) parts[file.replace(/\.json$/, "")] = data;
+// --rewrite: rebuild BENCHMARKS.md from bench/results.json (after editing bench/NOTES.md)
+// without recording a run.
+const rewrite = process.argv.includes("--rewrite");
+let results;
+if (rewrite) {
+  results = JSON.parse(readFileSync(path.join(root, "bench/results.json"), "utf8"));
+} else {
+  const parts = {};
+  if (existsSync(tmp)) {
+    for (const file of readdirSync(tmp).filter((f) => f.endsWith(".json"))) {
+      const data = JSON.parse(readFileSync(path.join(tmp, file), "utf8"));
+      if (Array.isArray(data.rows)) parts[file.replace(/\.json$/, "")] = data;
+    }
   }
-}
-// The wasm part repeats the native figures next to its own.
-if (parts["wasm-protocol"]) delete parts["protocol-native"];
-const names = [...ORDER.filter((n) => parts[n]), ...Object.keys(parts).filter((n) => !ORDER.includes(n))];
-if (names.length === 0) {
-  console.error("no benchmark results in bench/tmp/: run scripts/bench.sh");
-  process.exit(1);
-}
-
-const machine = {
-  cores: os.cpus().length,
-  cpu: os.cpus()[0]?.model ?? "unknown",
-  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-  os: `${os.type()} ${os.release()}`,
-  node: process.version,
-  rustc: run("rustc --version"),
-  wrangler: JSON.parse(readFileSync(path.join(root, "node_modules/wrangler/package.json"), "utf8")).version,
-  workerd: JSON.parse(readFileSync(path.join(root, "node_modules/workerd/package.json"), "utf8")).version,
-};
-const results = {
-  date: new Date().toISOString(),
-  commit: run("git rev-parse --short HEAD"),
-  command: "scripts/bench.sh",
-  machine,
-  parts: Object.fromEntries(names.map((n) => [n, parts[n]])),
-};
-writeFileSync(path.join(root, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
-const compact = { date: results.date, commit: results.commit, cores: machine.cores,
-  rows: names.flatMap((n) => parts[n].rows.map((r) => [n, r.metric, r.value, r.unit])) };
-// --rewrite: regenerate BENCHMARKS.md from the same parts without recording another run.
-if (!process.argv.includes("--rewrite")) {
+  // The wasm part repeats the native figures next to its own.
+  if (parts["wasm-protocol"]) delete parts["protocol-native"];
+  const found = [...ORDER.filter((n) => parts[n]), ...Object.keys(parts).filter((n) => !ORDER.includes(n))];
+  if (found.length === 0) {
+    console.error("no benchmark results in bench/tmp/: run scripts/bench.sh");
+    process.exit(1);
+  }
+  results = {
+    date: new Date().toISOString(),
+    commit: run("git rev-parse --short HEAD"),
+    command: "scripts/bench.sh",
+    machine: {
+      cores: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? "unknown",
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      os: `${os.type()} ${os.release()}`,
+      node: process.version,
+      rustc: run("rustc --version"),
+      wrangler: JSON.parse(readFileSync(path.join(root, "node_modules/wrangler/package.json"), "utf8")).version,
+      workerd: JSON.parse(readFileSync(path.join(root, "node_modules/workerd/package.json"), "utf8")).version,
+    },
+    parts: Object.fromEntries(found.map((n) => [n, parts[n]])),
+  };
+  writeFileSync(path.join(root, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
+  const compact = { date: results.date, commit: results.commit, cores: results.machine.cores,
+    rows: found.flatMap((n) => parts[n].rows.map((r) => [n, r.metric, r.value, r.unit])) };
   appendFileSync(path.join(root, "bench/history.jsonl"), JSON.stringify(compact) + "\n");
 }
+const { machine } = results;
+const parts = results.parts;
+const names = Object.keys(parts);
 
 const fmt = (v) => typeof v !== "number" ? String(v)
   : !Number.isFinite(v) ? "n/a"
@@ -97,4 +103,4 @@ for (const n of names) {
 const notes = path.join(root, "bench/NOTES.md");
 if (existsSync(notes)) md.push("", readFileSync(notes, "utf8").trim());
 writeFileSync(path.join(root, "BENCHMARKS.md"), md.join("\n") + "\n");
-console.log("\nwrote bench/results.json, bench/history.jsonl, BENCHMARKS.md");
+console.log(rewrite ? "\nwrote BENCHMARKS.md" : "\nwrote bench/results.json, bench/history.jsonl, BENCHMARKS.md");
