@@ -113,7 +113,12 @@ fn flush(state: &State, pending: &Pending) {
     pending.flushed.set(Some(last));
     // Reconciler notes change no gate: they stay in the history, not on the stream.
     let events: Vec<StoredEvent> = events.into_iter().filter(|e| e.note.is_none()).collect();
-    let jsons = gate_stream::event_jsons(events.iter());
+    // A backlog goes out as a snapshot: its events are never serialised.
+    let jsons = if overflow {
+        Vec::new()
+    } else {
+        gate_stream::event_jsons(events.iter())
+    };
     // Sockets with the same filters usually match the same events: build each frame once.
     let mut frames: HashMap<Vec<usize>, Vec<String>> = HashMap::new();
     let mut snapshots: HashMap<String, String> = HashMap::new();
